@@ -1,0 +1,3 @@
+"""watchdog-daemon: monitoring and self-healing daemon."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,54 @@
+"""The `watchdog` command. Subcommands live with their subsystem; this file only dispatches.
+
+Exit codes: 0 success, 1 failure/invalid, 2 usage error (as promtool/amtool).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Callable, Sequence
+
+# subcommand -> "module:function"; the function takes the parsed argparse.Namespace and returns an exit code.
+# Each subsystem registers its arguments through `add_arguments(parser)` in the same module.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("watchdog.app", "run the daemon"),
+    "check": ("watchdog.config.check", "validate config.yaml and every file it includes"),
+    "demo-service": ("watchdog.demo", "run the bundled demo service"),
+}
+
+
+def _load(module: str) -> object:
+    return importlib.import_module(module)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="watchdog", description="Monitoring and self-healing daemon.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text)
+        mod = _load(module)
+        getattr(mod, "add_arguments")(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse exits 2 on usage errors, 0 on --help
+        return int(e.code or 0)
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return 2
+    handler: Callable[[argparse.Namespace], int] = getattr(_load(args._module), "main")
+    try:
+        return int(handler(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Durable state behind one Store protocol (SQLite by default)."""

@@ -1,0 +1,141 @@
+"""The Store protocol: everything that must survive a restart.
+
+Alert states (with their `for` start times), remediation runs, the event
+timeline, the notification log and the outbox. SQLite (WAL) is the default
+backend; PostgreSQL comes later behind this same protocol, so backends keep
+their SQL portable. Methods are async because the store is I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol, Sequence
+
+from watchdog.model import Event
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """Persisted state of one alert instance of one rule."""
+
+    rule: str                      # rule identity: "<file>:<group>:<alertname>[:<index>]"
+    fingerprint: str               # Labels.fingerprint() of the alert's labels
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    state: str                     # pending | firing | resolved
+    active_at: float
+    fired_at: float | None = None
+    resolved_at: float | None = None
+    value: float | None = None
+    keep_firing_since: float | None = None
+    updated_at: float = 0.0
+
+
+@dataclass(slots=True)
+class RemediationRun:
+    """One remediation attempt, recorded before it starts."""
+
+    spec: str                      # remediation spec name
+    alert_fingerprint: str
+    labels: Mapping[str, str]
+    status: str                    # pending | running | succeeded | failed | verified | verification_failed | interrupted | dry_run | skipped | awaiting_approval
+    created_at: float
+    target: str = ""               # what it acts on, for the blast-radius limit
+    trigger: str = "alert"         # alert | manual
+    action: Mapping[str, Any] = field(default_factory=dict)   # e.g. {"type": "command", "argv": [...]}
+    started_at: float | None = None
+    ended_at: float | None = None
+    exit_code: int | None = None
+    output_tail: str = ""
+    verify: Mapping[str, Any] = field(default_factory=dict)   # {"expr":..., "result": "verified"|"failed", "at": t}
+    note: str = ""
+    approved_by: str = ""
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationRecord:
+    """What was sent to one receiver for one alert group (the notification log)."""
+
+    group_key: str
+    receiver: str
+    status: str                    # firing | resolved
+    sent_at: float
+    dedup_key: str = ""
+    firing_fingerprints: tuple[str, ...] = ()
+    resolved_fingerprints: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class OutboxItem:
+    """A notice written before it is sent and removed once the receiver accepted it."""
+
+    receiver: str
+    group_key: str
+    payload: Mapping[str, Any]     # everything the notifier needs, JSON-serialisable
+    created_at: float
+    next_attempt_at: float
+    attempts: int = 0
+    last_error: str = ""
+    dedup_key: str = ""
+    id: int | None = None
+
+
+class Store(Protocol):
+    async def open(self) -> None:
+        """Create or migrate the schema (schema_version table); mark unfinished runs interrupted."""
+
+    async def close(self) -> None: ...
+
+    # -- timeline -------------------------------------------------------
+    async def append_event(self, event: Event) -> int:
+        """Append to the timeline; returns the event id."""
+
+    async def events(self, since: float | None = None, limit: int = 1000, kinds: Sequence[str] | None = None) -> list[Event]:
+        """Oldest first, `time >= since`."""
+
+    # -- alert states -----------------------------------------------------
+    async def save_alerts(self, records: Sequence[AlertRecord]) -> None:
+        """Upsert by (rule, fingerprint)."""
+
+    async def delete_alerts(self, keys: Sequence[tuple[str, str]]) -> None:
+        """Forget (rule, fingerprint) pairs (inactive long enough)."""
+
+    async def load_alerts(self) -> list[AlertRecord]: ...
+
+    # -- remediation runs -------------------------------------------------
+    async def add_run(self, run: RemediationRun) -> int:
+        """Insert; sets and returns run.id."""
+
+    async def update_run(self, run: RemediationRun) -> None: ...
+
+    async def runs(self, spec: str | None = None, since: float | None = None, limit: int = 500) -> list[RemediationRun]:
+        """Newest first."""
+
+    async def get_run(self, run_id: int) -> RemediationRun | None: ...
+
+    # -- notification log and outbox --------------------------------------
+    async def log_notification(self, record: NotificationRecord) -> None: ...
+
+    async def last_notification(self, group_key: str, receiver: str) -> NotificationRecord | None: ...
+
+    async def outbox_put(self, item: OutboxItem) -> int: ...
+
+    async def outbox_due(self, now: float, limit: int = 100) -> list[OutboxItem]:
+        """Items with next_attempt_at <= now, oldest first."""
+
+    async def outbox_all(self) -> list[OutboxItem]: ...
+
+    async def outbox_update(self, item: OutboxItem) -> None: ...
+
+    async def outbox_delete(self, item_id: int) -> None: ...
+
+    # -- key/value (kill switch, detector models, ...) ---------------------
+    async def kv_get(self, key: str) -> str | None: ...
+
+    async def kv_set(self, key: str, value: str | None) -> None:
+        """None deletes."""
+
+    # -- housekeeping ---------------------------------------------------
+    async def prune(self, before: float) -> int:
+        """Delete timeline events, runs and notification log entries older than `before`; returns rows removed."""

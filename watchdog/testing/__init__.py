@@ -1,0 +1,1 @@
+"""Test and drill helpers: FakeClock, local channel servers."""

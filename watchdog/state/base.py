@@ -14,6 +14,26 @@ from typing import Any, Mapping, Protocol, Sequence
 from watchdog.model import Event
 
 
+class StoreError(Exception):
+    """A store could not do what was asked (unusable file, disk error, closed store).
+
+    Messages name the database path and never contain row data.
+    """
+
+
+class SchemaVersionError(StoreError):
+    """The database was written by a newer watchdog than this one."""
+
+
+# Remediation run statuses. Unfinished runs are never pruned; at open() a run
+# left `pending`/`running` by a crash becomes `interrupted`. `prune` deletes
+# only runs in a FINISHED status, so a status added later is kept until listed.
+UNFINISHED_RUN_STATUSES: frozenset[str] = frozenset({"pending", "running", "awaiting_approval"})
+FINISHED_RUN_STATUSES: frozenset[str] = frozenset(
+    {"succeeded", "failed", "verified", "verification_failed", "interrupted", "dry_run", "skipped"}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class AlertRecord:
     """Persisted state of one alert instance of one rule."""

@@ -1,0 +1,275 @@
+"""Remediation specs (`remediations/*.yml`): pydantic models and the located loader.
+
+Shape pinned in CONTRACT.md. Every field the foundation does not implement yet
+(approval, change-aware rollbacks, non-command actions) is a located error
+"not supported yet" rather than a key that silently does nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from typing import Annotated, Any, Literal
+
+import promql_parser
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
+
+from watchdog.alerting.matchers import Matcher, matches_all, parse_matchers
+from watchdog.config.errors import ConfigError
+from watchdog.config.yamlpos import LocatedDoc, load_yaml_file, validate
+from watchdog.durations import Duration
+
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+SPEC_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
+# Interpreters whose `-c` runs a string: an argv like [sh, -c, "..."] is a shell in disguise.
+SHELLS = {"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox", "fish", "csh", "tcsh"}
+DEFAULT_ENV = ["PATH", "HOME", "LANG", "TZ"]
+PLANNED_ACTION_TYPES = ("http", "systemd", "docker")
+
+
+def _check_matcher(text: str) -> str:
+    parse_matchers(text)  # ValueError carries a message fit for the error line
+    return text
+
+
+def _check_template(text: str) -> str:
+    from watchdog.promql.template import TemplateError, check
+
+    try:
+        check(text)
+    except TemplateError as e:
+        raise ValueError(f"invalid template: {e}") from None
+    return text
+
+
+def _check_promql(expr: str) -> str:
+    try:
+        promql_parser.parse(expr)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"invalid PromQL: {e}") from None
+    return expr
+
+
+def _action_type(value: Any) -> Any:
+    if value in PLANNED_ACTION_TYPES:
+        raise ValueError(f"action type {value!r} is not supported yet (supported: command)")
+    return value
+
+
+def _env_name(name: str) -> str:
+    if not ENV_NAME.fullmatch(name):
+        raise ValueError(f"invalid environment variable name {name!r}")
+    return name
+
+
+def _positive(value: float) -> float:
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+PositiveDuration = Annotated[Duration, AfterValidator(_positive)]
+MatcherText = Annotated[str, AfterValidator(_check_matcher)]
+TemplateText = Annotated[str, AfterValidator(_check_template)]
+
+
+class CommandAction(BaseModel):
+    """Run a program: argv list (never a shell), or a `shell: true` command string."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Annotated[Literal["command"], BeforeValidator(_action_type)]
+    argv: list[TemplateText] | None = None
+    command: str | None = None            # only with shell: true
+    shell: bool = False
+    timeout: PositiveDuration = 30.0
+    env: list[Annotated[str, AfterValidator(_env_name)]] = Field(default_factory=lambda: list(DEFAULT_ENV))
+    cwd: str | None = None
+
+    @model_validator(mode="after")
+    def _argv_or_shell(self) -> "CommandAction":
+        if self.shell:
+            if self.argv is not None:
+                raise ValueError("with shell: true give the command as `command:` (one string), not argv")
+            if not self.command or not self.command.strip():
+                raise ValueError("shell: true needs `command:` (one string)")
+            if "{{" in self.command:
+                raise ValueError("a shell command takes no templates; read $WATCHDOG_ALERT_* from its environment")
+            return self
+        if self.command is not None:
+            raise ValueError("`command:` is a shell string: use argv (a list), or set shell: true explicitly")
+        if not self.argv:
+            raise ValueError("argv is required (a non-empty list)")
+        if "{{" in self.argv[0]:
+            raise ValueError("argv[0] must be a fixed program path, without templates")
+        if os.path.basename(self.argv[0]) in SHELLS and "-c" in self.argv[1:]:
+            raise ValueError("argv runs a shell string (-c): use a script, or shell: true explicitly")
+        return self
+
+
+class Verify(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    expr: Annotated[str, AfterValidator(_check_promql)]
+    within: PositiveDuration = 30.0
+    interval: PositiveDuration = 1.0
+
+
+class Breaker(BaseModel):
+    """Per-spec circuit breaker: opens after `failures` failed runs in a row, half-opens after `reset_after`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    failures: int = Field(default=3, ge=1)
+    reset_after: PositiveDuration = 1800.0
+
+
+class Guardrails(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cooldown: Duration = 300.0                 # per alert, from the end of its last run
+    max_attempts: int = Field(default=3, ge=1)  # per alert within `window`
+    window: PositiveDuration = 3600.0
+    max_concurrent: int = Field(default=1, ge=1)   # runs of this spec at once
+    blast_radius: int | None = Field(default=None, ge=1)  # distinct targets per `window`
+    breaker: Breaker | None = Field(default_factory=Breaker)
+
+
+def _not_supported_true(what: str):
+    def check(value: bool) -> bool:
+        if value:
+            raise ValueError(f"{what} is not supported yet")
+        return value
+
+    return AfterValidator(check)
+
+
+def _not_supported_set(what: str):
+    def check(value: Any) -> Any:
+        if value is not None:
+            raise ValueError(f"{what} is not supported yet")
+        return value
+
+    return BeforeValidator(check)
+
+
+def _spec_name(name: str) -> str:
+    if not SPEC_NAME.fullmatch(name):
+        raise ValueError("name must start with a letter or digit and contain only letters, digits, '_', '.', ':' and '-'")
+    return name
+
+
+class RemediationSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, AfterValidator(_spec_name)]
+    match: list[MatcherText] = Field(min_length=1)
+    action: CommandAction
+    verify: Verify | None = None
+    guardrails: Guardrails = Field(default_factory=Guardrails)
+    dry_run: bool = False
+    require_approval: Annotated[bool, _not_supported_true("require_approval: true (approval gates)")] = False
+    when_silenced: Literal["skip", "run"] = "skip"
+    requires_change: Annotated[Any, _not_supported_set("requires_change (change-aware rollbacks)")] = None
+
+    _matchers: list[Matcher] = PrivateAttr(default_factory=list)
+    _base_dir: str = PrivateAttr(default=".")
+    _source: str = PrivateAttr(default="")
+
+    def model_post_init(self, __context: Any) -> None:
+        self._matchers = parse_matchers(list(self.match))
+
+    @property
+    def base_dir(self) -> str:
+        """Directory of the file that defined the spec: relative argv[0] and cwd resolve against it."""
+        return self._base_dir
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    def located(self, base_dir: str, source: str = "") -> "RemediationSpec":
+        """This spec, bound to the directory (and file) it came from."""
+        copy = self.model_copy()
+        copy._matchers = self._matchers
+        copy._base_dir = os.path.abspath(base_dir)
+        copy._source = source
+        return copy
+
+    def matches(self, labels: Any) -> bool:
+        return matches_all(self._matchers, labels)
+
+
+class RemediationFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    remediations: list[Any] = Field(default_factory=list)
+
+
+def resolve_executable(argv0: str, base_dir: str, search_path: str | None = None) -> str:
+    """Resolve argv[0] per the contract; raises FileNotFoundError/PermissionError with a readable message.
+
+    Contains `/` and not absolute -> relative to the remediation file's
+    directory; a bare name -> looked up on PATH.
+    """
+    if "/" in argv0:
+        path = argv0 if os.path.isabs(argv0) else os.path.normpath(os.path.join(base_dir, argv0))
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"program {argv0!r} not found (looked for {path})")
+        if not os.access(path, os.X_OK):
+            raise PermissionError(f"program {argv0!r} is not executable ({path})")
+        return path
+    found = shutil.which(argv0, path=search_path if search_path is not None else os.environ.get("PATH", os.defpath))
+    if not found:
+        raise FileNotFoundError(f"program {argv0!r} not found on PATH")
+    return found
+
+
+def load_remediation_files(paths: list[str]) -> tuple[list[RemediationSpec], list[ConfigError]]:
+    """Load every file; returns the valid specs and every located error (all of them, not the first)."""
+    specs: list[RemediationSpec] = []
+    errors: list[ConfigError] = []
+    first_seen: dict[str, str] = {}
+    for path in paths:
+        doc = load_yaml_file(path)
+        errors.extend(doc.errors)
+        if doc.data is None or doc.errors:
+            continue
+        top, errs = validate(RemediationFile, doc.data, doc)
+        errors.extend(errs)
+        if top is None:
+            continue
+        base_dir = os.path.dirname(os.path.abspath(path))
+        for i, item in enumerate(top.remediations):
+            prefix = ("remediations", i)
+            spec, errs = validate(RemediationSpec, item, doc, prefix=prefix)
+            errors.extend(errs)
+            if spec is None:
+                continue
+            spec_errors = _check_spec_files(spec, base_dir, doc, prefix)
+            errors.extend(spec_errors)
+            where = "{}:{}:{}".format(path, *doc.pos(prefix + ("name",)))
+            if spec.name in first_seen:
+                errors.append(doc.error(("name",), f"duplicate remediation name {spec.name!r} (first defined at {first_seen[spec.name]})", prefix=prefix))
+                continue
+            first_seen[spec.name] = where
+            if not spec_errors:
+                specs.append(spec.located(base_dir, path))
+    return specs, errors
+
+
+def _check_spec_files(spec: RemediationSpec, base_dir: str, doc: LocatedDoc, prefix: tuple) -> list[ConfigError]:
+    """Things only checkable against the file system: the program and the working directory."""
+    errors: list[ConfigError] = []
+    action = spec.action
+    if action.argv:
+        try:
+            resolve_executable(action.argv[0], base_dir)
+        except OSError as e:
+            errors.append(doc.error(("action", "argv", 0), str(e), prefix=prefix))
+    if action.cwd is not None:
+        cwd = os.path.join(base_dir, action.cwd)
+        if not os.path.isdir(cwd):
+            errors.append(doc.error(("action", "cwd"), f"directory {action.cwd!r} does not exist", prefix=prefix))
+    return errors

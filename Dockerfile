@@ -14,13 +14,13 @@ COPY watchdog ./watchdog
 RUN pip install --no-cache-dir . \
     && groupadd --system --gid 10001 watchdog \
     && useradd --system --uid 10001 --gid watchdog --home-dir /var/lib/watchdog --shell /usr/sbin/nologin watchdog \
-    && mkdir -p /etc/watchdog /var/lib/watchdog \
+    && mkdir -p /etc/watchdog/rules /etc/watchdog/detectors /etc/watchdog/remediations /var/lib/watchdog \
     && chown watchdog:watchdog /var/lib/watchdog
 
-# The default layout: config.yaml names rules/, detectors/ and remediations/ relative to itself.
+# The default layout: config.yaml names rules/, detectors/ and remediations/ relative to itself
+# (detectors/ starts empty: mount yours there).
 COPY --chown=root:root config.yaml /etc/watchdog/config.yaml
 COPY --chown=root:root rules /etc/watchdog/rules
-COPY --chown=root:root detectors /etc/watchdog/detectors
 COPY --chown=root:root remediations /etc/watchdog/remediations
 
 USER watchdog:watchdog

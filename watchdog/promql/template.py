@@ -567,6 +567,9 @@ class _Exec:
             return
         mark = len(self.vars)
         for key, elem in items:
+            self.steps += 1
+            if self.steps > MAX_STEPS:
+                raise TemplateError(f"template: {self.name}: too many steps (over {MAX_STEPS})")
             del self.vars[mark:]
             decl = node.pipe.decl
             if len(decl) == 1:

@@ -26,9 +26,15 @@ class ConfigError:
 class ConfigErrors(Exception):
     """Raised when a configuration (or a file it includes) has errors; carries all of them."""
 
-    def __init__(self, errors: Iterable[ConfigError]):
-        self.errors = sorted(errors, key=lambda e: (e.path, e.line, e.col, e.field))
+    def __init__(self, errors: Iterable[ConfigError], warnings: Iterable[ConfigError] = ()):
+        self.errors = sorted(errors, key=sort_key)
+        # warnings found alongside the errors (unimplemented Alertmanager kinds, ...), for display
+        self.warnings = sorted(warnings, key=sort_key)
         super().__init__("\n".join(str(e) for e in self.errors))
+
+
+def sort_key(e: ConfigError) -> tuple[str, int, int, str, str]:
+    return (e.path, e.line, e.col, e.field, e.message)
 
 
 def dotted(loc: Iterable[str | int]) -> str:

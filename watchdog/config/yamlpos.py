@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from watchdog.config.errors import ConfigError, dotted
 
@@ -164,7 +164,7 @@ def load_yaml_file(path: str, *, env: bool = False, environ: dict[str, str] | No
 
 
 def validate(
-    model: type[M],
+    model: type[M] | TypeAdapter[Any],
     data: Any,
     doc: LocatedDoc,
     *,
@@ -175,9 +175,12 @@ def validate(
     """Validate `data` (found at `prefix` inside `doc`) against `model`.
 
     Returns the model or None, and every error located in the file. Messages
-    never include the offending input value (it may be a secret).
+    never include the offending input value (it may be a secret). `model` may
+    also be a pydantic TypeAdapter (e.g. for a list or dict section).
     """
     try:
+        if isinstance(model, TypeAdapter):
+            return model.validate_python(data, context=context), []
         return model.model_validate(data, context=context), []
     except ValidationError as e:
         errors = []

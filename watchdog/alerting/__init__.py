@@ -1,0 +1,1 @@
+"""Alerting: Alertmanager-compatible configuration, routing, grouping, inhibition, escalation."""

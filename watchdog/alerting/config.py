@@ -1,0 +1,527 @@
+"""Alertmanager's configuration schema, with Alertmanager's field names and defaults.
+
+Used for `alerting:` in config.yaml and for an Alertmanager file named by
+`alerting_file:`. Shapes are validated here; cross references (route receivers,
+time interval names, our extensions being used inside an Alertmanager file)
+are checked by `watchdog.alerting.config_checks`-style pure functions in
+`check_alerting()` below, so every error can be located in its file.
+
+Secrets (webhook URLs may carry tokens, passwords, credentials, API keys) are
+`SecretStr`; a `*_file` sibling is read at load time by the config loader and
+fills the secret field, so consumers only ever read e.g. `webhook.url`.
+After loading, child routes carry their inherited values (Alertmanager's
+inheritance of receiver, group_by and the three intervals), so consumers never
+walk parents.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Iterator, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
+
+from watchdog.alerting.matchers import Matcher, MatchType, parse_matchers
+from watchdog.durations import Duration
+
+_STRICT = ConfigDict(extra="forbid", populate_by_name=True)
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+# Alertmanager receiver kinds we accept (so an existing Alertmanager file loads)
+# but do not send yet: loading them gives a warning naming them.
+UNIMPLEMENTED_RECEIVER_KINDS = (
+    "email_configs", "pagerduty_configs", "slack_configs", "opsgenie_configs", "wechat_configs",
+    "pushover_configs", "victorops_configs", "sns_configs", "telegram_configs", "webex_configs",
+    "discord_configs", "msteams_configs", "msteamsv2_configs", "jira_configs", "rocketchat_configs",
+    "incidentio_configs",
+)
+# Our receiver kinds: allowed in config.yaml's `alerting:` only, never in an Alertmanager file.
+EXTENSION_RECEIVER_KINDS = ("log_configs", "alertmanager_configs")
+
+
+class BasicAuth(BaseModel):
+    model_config = _STRICT
+    username: str = ""
+    username_file: str | None = None
+    password: SecretStr | None = None
+    password_file: str | None = None
+
+    @model_validator(mode="after")
+    def _one_password(self) -> "BasicAuth":
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("at most one of password and password_file must be configured")
+        return self
+
+
+class Authorization(BaseModel):
+    model_config = _STRICT
+    type: str = "Bearer"
+    credentials: SecretStr | None = None
+    credentials_file: str | None = None
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> "Authorization":
+        if self.credentials is not None and self.credentials_file is not None:
+            raise ValueError("at most one of credentials and credentials_file must be configured")
+        if self.type.strip().lower() == "basic":
+            raise ValueError("authorization type Basic is not allowed; use basic_auth")
+        return self
+
+
+class TLSConfig(BaseModel):
+    model_config = _STRICT
+    insecure_skip_verify: bool = False
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    server_name: str | None = None
+    min_version: Literal["TLS10", "TLS11", "TLS12", "TLS13"] | None = None
+    max_version: Literal["TLS10", "TLS11", "TLS12", "TLS13"] | None = None
+
+    @model_validator(mode="after")
+    def _cert_and_key(self) -> "TLSConfig":
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file must be configured together")
+        return self
+
+
+# http_config keys accepted for Alertmanager compatibility that the foundation does not honour yet.
+HTTP_CONFIG_IGNORED_KEYS = ("oauth2", "http_headers", "proxy_url", "no_proxy", "proxy_from_environment", "proxy_connect_header")
+
+
+class HTTPConfig(BaseModel):
+    """Prometheus common `http_config`; proxy and oauth2 keys are accepted but not used yet."""
+
+    model_config = _STRICT
+    basic_auth: BasicAuth | None = None
+    authorization: Authorization | None = None
+    bearer_token: SecretStr | None = None
+    bearer_token_file: str | None = None
+    tls_config: TLSConfig = Field(default_factory=TLSConfig)
+    follow_redirects: bool = True
+    enable_http2: bool = True
+    http_headers: dict[str, Any] | None = Field(default=None, repr=False)
+    oauth2: dict[str, Any] | None = Field(default=None, repr=False)
+    proxy_url: str | None = None
+    no_proxy: str | None = None
+    proxy_from_environment: bool = False
+    proxy_connect_header: dict[str, Any] | None = Field(default=None, repr=False)
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> "HTTPConfig":
+        kinds = [k for k in ("basic_auth", "authorization", "oauth2") if getattr(self, k) is not None]
+        if self.bearer_token is not None or self.bearer_token_file is not None:
+            kinds.append("bearer_token")
+        if self.bearer_token is not None and self.bearer_token_file is not None:
+            raise ValueError("at most one of bearer_token and bearer_token_file must be configured")
+        if len(kinds) > 1:
+            raise ValueError(f"at most one of basic_auth, authorization, bearer_token and oauth2 may be configured, got {', '.join(kinds)}")
+        return self
+
+
+
+class WebhookConfig(BaseModel):
+    model_config = _STRICT
+    url: SecretStr | None = None
+    url_file: str | None = None
+    send_resolved: bool = True
+    max_alerts: int = Field(default=0, ge=0)   # 0 = all alerts of the group
+    http_config: HTTPConfig = Field(default_factory=HTTPConfig)
+    timeout: Duration = 0.0                    # 0 = the notifier's own default bound
+
+    @model_validator(mode="after")
+    def _one_url(self) -> "WebhookConfig":
+        if (self.url is None) == (self.url_file is None):
+            raise ValueError("exactly one of url and url_file must be configured")
+        return self
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _is_http_url(value.get_secret_value()):
+            raise ValueError("must be an absolute http:// or https:// URL")  # never echo: it may hold a token
+        return value
+
+
+class LogConfig(BaseModel):
+    """Our extension: write the notice to the daemon's log."""
+
+    model_config = _STRICT
+    send_resolved: bool = True
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Receiver(BaseModel):
+    model_config = _STRICT
+    name: str = Field(min_length=1)
+    webhook_configs: list[WebhookConfig] = []
+    log_configs: list[LogConfig] = []
+    # Our extension, not implemented yet: accepted (config.yaml only) with a warning.
+    alertmanager_configs: list[dict[str, Any]] = Field(default=[], repr=False)
+    # Alertmanager kinds we do not send yet: shapes kept as given (they may hold secrets: no repr).
+    email_configs: list[dict[str, Any]] = Field(default=[], repr=False)
+    pagerduty_configs: list[dict[str, Any]] = Field(default=[], repr=False)
+    slack_configs: list[dict[str, Any]] = Field(default=[], repr=False)
+    opsgenie_configs: list[dict[str, Any]] = Field(default=[], repr=False)
+    wechat_configs: list[dict[str, Any]] = Field(default=[], repr=False)
+    pushover_configs: list[dict[str, Any]] = Field(default=[], repr=False)
+    victorops_configs: list[dict[str, Any]] = Field(default=[], repr=False)
+    sns_configs: list[dict[str, Any]] = Field(default=[], repr=False)
+    telegram_configs: list[dict[str, Any]] = Field(default=[], repr=False)
+    webex_configs: list[dict[str, Any]] = Field(default=[], repr=False)
+    discord_configs: list[dict[str, Any]] = Field(default=[], repr=False)
+    msteams_configs: list[dict[str, Any]] = Field(default=[], repr=False)
+    msteamsv2_configs: list[dict[str, Any]] = Field(default=[], repr=False)
+    jira_configs: list[dict[str, Any]] = Field(default=[], repr=False)
+    rocketchat_configs: list[dict[str, Any]] = Field(default=[], repr=False)
+    incidentio_configs: list[dict[str, Any]] = Field(default=[], repr=False)
+
+
+def _check_matcher(text: str) -> str:
+    parse_matchers(text)  # a ValueError carries the reason
+    return text
+
+
+# One entry of a `matchers:` list (Alertmanager syntax), checked where it stands.
+MatcherText = Annotated[str, AfterValidator(_check_matcher)]
+
+
+def _check_regex_map(value: dict[str, str]) -> dict[str, str]:
+    for name, regex in value.items():
+        Matcher.create(name, MatchType.REGEX, regex)
+    return value
+
+
+RegexMap = Annotated[dict[str, str], AfterValidator(_check_regex_map)]
+
+
+def _legacy_matchers(match: dict[str, str], match_re: dict[str, str]) -> list[Matcher]:
+    out = [Matcher.create(k, MatchType.EQUAL, v) for k, v in sorted(match.items())]
+    out += [Matcher.create(k, MatchType.REGEX, v) for k, v in sorted(match_re.items())]
+    return out
+
+
+class Route(BaseModel):
+    """One node of the routing tree. Unset fields of a child route inherit from its parent."""
+
+    model_config = _STRICT
+    receiver: str | None = None
+    group_by: list[str] = []
+    continue_: bool = Field(default=False, alias="continue")
+    matchers: list[MatcherText] = []
+    match: dict[str, str] = {}
+    match_re: RegexMap = {}
+    group_wait: Duration = 30.0
+    group_interval: Duration = 300.0
+    repeat_interval: Duration = 14400.0
+    mute_time_intervals: list[str] = []
+    active_time_intervals: list[str] = []
+    routes: list["Route"] = []
+    _parsed: list[Matcher] = PrivateAttr(default_factory=list)
+    _explicit: frozenset[str] = PrivateAttr(default=frozenset())
+
+    @field_validator("group_by")
+    @classmethod
+    def _valid_group_by(cls, value: list[str]) -> list[str]:
+        if "..." in value and len(value) > 1:
+            raise ValueError("'...' (group by all labels) cannot be combined with label names")
+        if len(set(value)) != len(value):
+            raise ValueError("duplicate label name in group_by")
+        return value
+
+    @field_validator("group_interval", "repeat_interval")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be greater than 0s")
+        return value
+
+    @model_validator(mode="after")
+    def _parse(self) -> "Route":
+        self._parsed = parse_matchers(self.matchers) + _legacy_matchers(self.match, self.match_re)
+        self._explicit = frozenset(self.model_fields_set)
+        return self
+
+    @property
+    def explicit_fields(self) -> frozenset[str]:
+        """Fields written in the file (before inheritance filled the rest)."""
+        return self._explicit
+
+    def all_matchers(self) -> list[Matcher]:
+        """`matchers`, `match` and `match_re` together, parsed."""
+        return list(self._parsed)
+
+    @property
+    def group_by_all(self) -> bool:
+        return self.group_by == ["..."]
+
+    def walk(self) -> Iterator[tuple[tuple[str | int, ...], "Route"]]:
+        """(location relative to this route, route) for this route and every descendant, in tree order."""
+        yield (), self
+        for i, child in enumerate(self.routes):
+            for loc, route in child.walk():
+                yield ("routes", i) + loc, route
+
+
+_INHERITED = ("receiver", "group_by", "group_wait", "group_interval", "repeat_interval")
+
+
+def _inherit(route: Route) -> None:
+    for child in route.routes:
+        for name in _INHERITED:
+            if name not in child.model_fields_set:
+                setattr(child, name, getattr(route, name))
+        _inherit(child)
+
+
+class InhibitRule(BaseModel):
+    model_config = _STRICT
+    source_matchers: list[MatcherText] = []
+    target_matchers: list[MatcherText] = []
+    source_match: dict[str, str] = {}
+    source_match_re: RegexMap = {}
+    target_match: dict[str, str] = {}
+    target_match_re: RegexMap = {}
+    equal: list[str] = []
+
+    def sources(self) -> list[Matcher]:
+        return parse_matchers(self.source_matchers) + _legacy_matchers(self.source_match, self.source_match_re)
+
+    def targets(self) -> list[Matcher]:
+        return parse_matchers(self.target_matchers) + _legacy_matchers(self.target_match, self.target_match_re)
+
+
+_WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
+_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
+           "september", "october", "november", "december")
+_HHMM = re.compile(r"^([0-9]{2}):([0-9]{2})$")
+
+
+def _minutes(text: str) -> int:
+    m = _HHMM.match(text)
+    if not m or int(m.group(2)) > 59 or int(m.group(1)) * 60 + int(m.group(2)) > 24 * 60:
+        raise ValueError(f"invalid time {text!r}: use HH:MM between 00:00 and 24:00")
+    return int(m.group(1)) * 60 + int(m.group(2))
+
+
+def _range_bounds(text: str, names: tuple[str, ...], lo: int, hi: int, what: str) -> tuple[int, int]:
+    """Alertmanager's inclusive ranges: `monday:friday`, `1:5`, `-3:-1`, `march`, `2024`."""
+    parts = text.strip().lower().split(":")
+    if len(parts) > 2 or not all(parts):
+        raise ValueError(f"invalid {what} range {text!r}")
+
+    def one(p: str) -> int:
+        if p in names:
+            return names.index(p) + (0 if what == "weekday" else 1)
+        try:
+            n = int(p)
+        except ValueError:
+            raise ValueError(f"invalid {what} {p!r}") from None
+        if not lo <= n <= hi or (what == "day of month" and n == 0):
+            raise ValueError(f"{what} {n} is out of range {lo}..{hi}")
+        return n
+
+    start, end = one(parts[0]), one(parts[-1])
+    if (start >= 0) == (end >= 0) and start > end:
+        raise ValueError(f"{what} range {text!r} ends before it starts")
+    return start, end
+
+
+class TimeRange(BaseModel):
+    model_config = _STRICT
+    start_time: str
+    end_time: str
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "TimeRange":
+        if _minutes(self.start_time) >= _minutes(self.end_time):
+            raise ValueError("start_time must be before end_time")
+        return self
+
+
+class TimeIntervalSpec(BaseModel):
+    """One Alertmanager time interval: every listed field must match (an absent field matches all)."""
+
+    model_config = _STRICT
+    times: list[TimeRange] = []
+    weekdays: list[str] = []
+    days_of_month: list[str] = []
+    months: list[str] = []
+    years: list[str] = []
+    location: str = "UTC"
+
+    @field_validator("weekdays")
+    @classmethod
+    def _weekdays(cls, value: list[str]) -> list[str]:
+        for text in value:
+            _range_bounds(text, _WEEKDAYS, 0, 6, "weekday")
+        return value
+
+    @field_validator("days_of_month")
+    @classmethod
+    def _days(cls, value: list[str]) -> list[str]:
+        for text in value:
+            _range_bounds(text, (), -31, 31, "day of month")
+        return value
+
+    @field_validator("months")
+    @classmethod
+    def _months(cls, value: list[str]) -> list[str]:
+        for text in value:
+            _range_bounds(text, _MONTHS, 1, 12, "month")
+        return value
+
+    @field_validator("years")
+    @classmethod
+    def _years(cls, value: list[str]) -> list[str]:
+        for text in value:
+            _range_bounds(text, (), 1, 9999, "year")
+        return value
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        if value.lower() == "local":
+            return value
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+class TimeInterval(BaseModel):
+    model_config = _STRICT
+    name: str = Field(min_length=1)
+    time_intervals: list[TimeIntervalSpec] = []
+
+
+
+class AlertmanagerGlobal(BaseModel):
+    """Alertmanager's `global:` section (keys of Alertmanager 0.28)."""
+
+    model_config = _STRICT
+    resolve_timeout: Duration = 300.0
+    http_config: HTTPConfig = Field(default_factory=HTTPConfig)
+    smtp_from: str | None = None
+    smtp_hello: str = "localhost"
+    smtp_smarthost: str | None = None
+    smtp_auth_username: str | None = None
+    smtp_auth_password: SecretStr | None = None
+    smtp_auth_password_file: str | None = None
+    smtp_auth_secret: SecretStr | None = None
+    smtp_auth_secret_file: str | None = None
+    smtp_auth_identity: str | None = None
+    smtp_require_tls: bool = True
+    smtp_tls_config: TLSConfig | None = None
+    smtp_force_implicit_tls: bool | None = None
+    slack_api_url: SecretStr | None = None
+    slack_api_url_file: str | None = None
+    victorops_api_key: SecretStr | None = None
+    victorops_api_key_file: str | None = None
+    victorops_api_url: str = "https://alert.victorops.com/integrations/generic/20131114/alert/"
+    pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
+    opsgenie_api_key: SecretStr | None = None
+    opsgenie_api_key_file: str | None = None
+    opsgenie_api_url: str = "https://api.opsgenie.com/"
+    wechat_api_url: str = "https://qyapi.weixin.qq.com/cgi-bin/"
+    wechat_api_secret: SecretStr | None = None
+    wechat_api_secret_file: str | None = None
+    wechat_api_corp_id: str | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    webex_api_url: str = "https://webexapis.com/v1/messages"
+    rocketchat_api_url: str = "https://open.rocket.chat/"
+    rocketchat_token: SecretStr | None = None
+    rocketchat_token_file: str | None = None
+    rocketchat_token_id: SecretStr | None = None
+    rocketchat_token_id_file: str | None = None
+    jira_api_url: str | None = None
+
+
+class AlertingConfig(BaseModel):
+    """Alertmanager's top level: global, route, receivers, inhibit_rules, time_intervals, templates."""
+
+    model_config = _STRICT
+    global_: AlertmanagerGlobal = Field(default_factory=AlertmanagerGlobal, alias="global")
+    route: Route
+    receivers: list[Receiver] = []
+    inhibit_rules: list[InhibitRule] = []
+    time_intervals: list[TimeInterval] = []
+    mute_time_intervals: list[TimeInterval] = []   # Alertmanager's deprecated spelling, same shape
+    templates: list[str] = []
+    tracing: dict[str, Any] | None = None          # accepted, not used
+
+    @model_validator(mode="after")
+    def _inherit_route_defaults(self) -> "AlertingConfig":
+        _inherit(self.route)
+        return self
+
+    def receiver(self, name: str) -> Receiver | None:
+        return next((r for r in self.receivers if r.name == name), None)
+
+    def all_time_intervals(self) -> dict[str, TimeInterval]:
+        return {t.name: t for t in [*self.mute_time_intervals, *self.time_intervals]}
+
+
+Loc = tuple[str | int, ...]
+Problem = tuple[Loc, str, bool]  # (location relative to the alerting object, message, is_warning)
+
+
+def check_alerting(am: AlertingConfig, *, policy_names: set[str] = frozenset(), extensions_allowed: bool = True) -> list[Problem]:
+    """Cross-reference checks Alertmanager makes at load time, plus ours. Pure; locations are relative."""
+    problems: list[Problem] = []
+    known: dict[str, int] = {}
+    for i, receiver in enumerate(am.receivers):
+        if receiver.name in known:
+            problems.append((("receivers", i, "name"), f"duplicate receiver name {receiver.name!r} (first defined at receivers[{known[receiver.name]}])", False))
+        else:
+            known[receiver.name] = i
+        for kind in EXTENSION_RECEIVER_KINDS:
+            if kind in receiver.model_fields_set:
+                if not extensions_allowed:
+                    problems.append((("receivers", i, kind), f"{kind} is a watchdog extension, allowed only in config.yaml's alerting section, not in an Alertmanager file", False))
+                elif kind == "alertmanager_configs" and getattr(receiver, kind):
+                    problems.append((("receivers", i, kind), f"{kind} are not implemented yet; receiver {receiver.name!r} will not send them", True))
+        for kind in UNIMPLEMENTED_RECEIVER_KINDS:
+            if getattr(receiver, kind):
+                problems.append((("receivers", i, kind), f"{kind} are not implemented yet; receiver {receiver.name!r} will not send them", True))
+        for j, hook in enumerate(receiver.webhook_configs):
+            problems += _http_config_warnings(hook.http_config, ("receivers", i, "webhook_configs", j, "http_config"))
+    for name in sorted(set(known) & set(policy_names)):
+        problems.append((("receivers", known[name], "name"), f"receiver name {name!r} is also the name of an escalation policy", False))
+    if am.route.receiver is None:
+        problems.append((("route", "receiver"), "root route must specify a default receiver", False))
+    if am.route.all_matchers():
+        problems.append((("route", "matchers"), "root route must not have any matchers", False))
+    if am.route.mute_time_intervals or am.route.active_time_intervals:
+        problems.append((("route",), "root route must not have any mute or active time intervals", False))
+    intervals = set(am.all_time_intervals())
+    seen_intervals: set[str] = set()
+    for key in ("mute_time_intervals", "time_intervals"):
+        for i, ti in enumerate(getattr(am, key)):
+            if ti.name in seen_intervals:
+                problems.append(((key, i, "name"), f"duplicate time interval name {ti.name!r}", False))
+            seen_intervals.add(ti.name)
+    for loc, route in am.route.walk():
+        here = ("route",) + loc
+        if route.receiver is not None and "receiver" in route.explicit_fields and route.receiver not in known and route.receiver not in policy_names:
+            problems.append((here + ("receiver",), f"undefined receiver {route.receiver!r} used in route", False))
+        for key in ("mute_time_intervals", "active_time_intervals"):
+            for j, name in enumerate(getattr(route, key)):
+                if name not in intervals:
+                    problems.append((here + (key, j), f"undefined time interval {name!r} used in route", False))
+    return problems
+
+
+def _http_config_warnings(http: HTTPConfig, loc: Loc) -> list[Problem]:
+    return [
+        (loc + (key,), f"{key} is not implemented yet and is ignored", True)
+        for key in HTTP_CONFIG_IGNORED_KEYS
+        if key in http.model_fields_set and getattr(http, key) not in (None, False)
+    ]
+
+
+def _is_http_url(url: str) -> bool:
+    return re.match(r"^https?://[^/\s]+", url) is not None

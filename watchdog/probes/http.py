@@ -7,16 +7,25 @@ blackbox_exporter does).
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
-from typing import Any, Literal
+import ssl
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
+
+import aiohttp
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from watchdog.durations import Duration
-from watchdog.probes.base import TargetBase
-from watchdog.probes.jsonpath import parse_json_path
-from watchdog.probes.tls import TlsConfig
+from watchdog.durations import format_duration
+from watchdog.probes.base import ProbeResult, SeriesLabels, TargetBase, timeout_reason
+from watchdog.probes.jsonpath import MISSING, lookup, parse_json_path
+from watchdog.probes.tls import TlsConfig, build_ssl_context, cert_expiry
+
+if TYPE_CHECKING:
+    from watchdog.clock import Clock
 
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _STATUS_CLASS_RE = re.compile(r"^([1-5])xx$")
@@ -162,3 +171,205 @@ class HttpTarget(TargetBase):
     @property
     def instance(self) -> str:
         return self.url
+
+
+class BodyTooLarge(Exception):
+    def __init__(self, cap: int) -> None:
+        super().__init__(f"body larger than {cap} bytes")
+
+
+async def read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes:
+    """The body, or BodyTooLarge as soon as it is known to exceed `cap` (never reads past it)."""
+    length = resp.content_length
+    if length is not None:
+        if length > cap:
+            resp.close()  # drop the connection rather than drain the body
+            raise BodyTooLarge(cap)
+        return await resp.read()
+    chunks: list[bytes] = []
+    size = 0
+    content = resp.content
+    while True:
+        chunk = await content.readany()
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > cap:
+            resp.close()
+            raise BodyTooLarge(cap)
+        chunks.append(chunk)
+
+
+def new_session() -> aiohttp.ClientSession:
+    """A keep-alive session for many targets: no connection cap, timeouts come from each probe."""
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=60)
+    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None), auto_decompress=True)
+
+
+def describe_client_error(e: BaseException) -> str:
+    """A reason for a connection-level failure; aiohttp messages name host:port, never headers."""
+    if isinstance(e, aiohttp.TooManyRedirects):
+        return "too many redirects"
+    if isinstance(e, aiohttp.ClientConnectorCertificateError):
+        return f"TLS certificate verification failed: {e.certificate_error}"
+    if isinstance(e, (ssl.SSLError, aiohttp.ClientSSLError)):
+        return f"TLS error: {e}"
+    if isinstance(e, aiohttp.ClientConnectorError):
+        return f"connection failed: {e.os_error.strerror or e.os_error}"
+    if isinstance(e, aiohttp.ServerDisconnectedError):
+        return "server disconnected"
+    if isinstance(e, aiohttp.ClientPayloadError):
+        return "invalid response body"
+    if isinstance(e, aiohttp.ClientResponseError):
+        return f"invalid response: {e.message}"
+    if isinstance(e, aiohttp.InvalidURL):
+        return "invalid URL"
+    return f"request failed: {type(e).__name__}: {e}"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class HttpProbe:
+    """One HTTP target. Uses the session it is given (shared keep-alive) or opens its own."""
+
+    def __init__(self, target: HttpTarget, *, clock: "Clock", session: aiohttp.ClientSession | None = None) -> None:
+        self.target = target
+        self.clock = clock
+        self._shared = session
+        self._own: aiohttp.ClientSession | None = None
+        self._timeout = target.effective_timeout()
+        self._headers = {k: v.get_secret_value() for k, v in target.headers.items()} or None
+        self._data = target.body.encode() if target.body is not None else None
+        self._status_ok = StatusMatcher(target.valid_status_codes)
+        self._regexes = [re.compile(p) for p in target.body_regex]
+        self._json_checks = [(c, parse_json_path(c.path), re.compile(c.matches) if c.matches else None) for c in target.json_path]
+        self._needs_text = bool(target.body_contains or target.body_not_contains or self._regexes)
+        self._is_https = target.url.startswith("https:")
+        self._ssl: ssl.SSLContext | bool | None = None  # built on first use: reading ca_file is I/O
+        self._ssl_error = ""
+        labels = SeriesLabels(target)
+        self._l_success = labels("probe_success")
+        self._l_duration = labels("probe_duration_seconds")
+        self._l_status = labels("probe_http_status_code")
+        self._l_length = labels("probe_http_content_length")
+        self._l_expiry = labels("probe_ssl_earliest_cert_expiry")
+
+    def _ssl_param(self) -> ssl.SSLContext | bool:
+        if self._ssl is None:
+            try:
+                self._ssl = build_ssl_context(self.target.tls) or True
+            except (OSError, ssl.SSLError) as e:
+                self._ssl_error = f"cannot load TLS settings: {e}"
+                self._ssl = True
+        return self._ssl
+
+    async def probe(self) -> ProbeResult:
+        t = self.target
+        mono = self.clock.monotonic
+        start = mono()
+        status = 0
+        length = -1.0
+        expiry: float | None = None
+        reason = ""
+        ssl_param = self._ssl_param() if self._is_https else True
+        if self._ssl_error:
+            return self._result(False, mono() - start, self._ssl_error, status, length, expiry)
+        fresh: aiohttp.ClientSession | None = None
+        try:
+            if t.fresh_connection:
+                fresh = session = aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(force_close=True, limit=0), timeout=aiohttp.ClientTimeout(total=None)
+                )
+            else:
+                session = self._session()
+            async with asyncio.timeout(self._timeout):
+                async with session.request(
+                    t.method,
+                    t.url,
+                    headers=self._headers,
+                    data=self._data,
+                    allow_redirects=t.follow_redirects,
+                    max_redirects=t.max_redirects,
+                    ssl=ssl_param,
+                    server_hostname=t.tls.server_name if t.tls and t.tls.server_name else None,
+                ) as resp:
+                    status = resp.status
+                    if self._is_https and resp.connection is not None and resp.connection.transport is not None:
+                        expiry = cert_expiry(resp.connection.transport.get_extra_info("ssl_object"))
+                    body = await read_capped(resp, t.max_body_bytes) if t.method != "HEAD" else b""
+                    length = float(resp.content_length if resp.content_length is not None else len(body))
+            reason = self._check(status, body)
+        except TimeoutError:
+            reason = timeout_reason(self._timeout)
+        except BodyTooLarge as e:
+            reason = str(e)
+        except (aiohttp.ClientError, ssl.SSLError, OSError, ValueError) as e:
+            reason = describe_client_error(e)
+        finally:
+            if fresh is not None:
+                await fresh.close()
+        duration = mono() - start
+        if not reason and t.latency_threshold is not None and duration > t.latency_threshold:
+            reason = f"latency {format_duration(duration)} over threshold {format_duration(t.latency_threshold)}"
+        return self._result(not reason, duration, reason, status, length, expiry)
+
+    def _result(self, ok: bool, duration: float, reason: str, status: int, length: float, expiry: float | None) -> ProbeResult:
+        samples = [
+            (self._l_success, 1.0 if ok else 0.0),
+            (self._l_duration, duration),
+            (self._l_status, float(status)),
+            (self._l_length, length),
+        ]
+        if expiry is not None:
+            samples.append((self._l_expiry, expiry))
+        return ProbeResult(ok, duration, reason, tuple(samples))
+
+    def _check(self, status: int, body: bytes) -> str:
+        """"" when the response passes every configured condition, else the first failure."""
+        t = self.target
+        if not self._status_ok(status):
+            return f"status {status} not in {self._status_ok.text}"
+        if self._needs_text:
+            text = body.decode("utf-8", "replace")
+            for needle in t.body_contains:
+                if needle not in text:
+                    return f"body does not contain {_short(needle)}"
+            for needle in t.body_not_contains:
+                if needle in text:
+                    return f"body contains {_short(needle)}"
+            for rx in self._regexes:
+                if not rx.search(text):
+                    return f"body does not match regex {_short(rx.pattern)}"
+        if self._json_checks:
+            try:
+                doc = json.loads(body)
+            except ValueError:
+                return "body is not valid JSON"
+            for check, steps, rx in self._json_checks:
+                value = lookup(doc, steps)
+                if check.exists is False:
+                    if value is not MISSING:
+                        return f"{check.path} exists"
+                    continue
+                if value is MISSING:
+                    return f"{check.path} not found"
+                if "equals" in check.model_fields_set and value != check.equals:
+                    return f"{check.path} is {_short(value)}, expected {_short(check.equals)}"
+                if rx is not None and not rx.search(value if isinstance(value, str) else json.dumps(value)):
+                    return f"{check.path} is {_short(value)}, does not match {_short(rx.pattern)}"
+        return ""
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._shared is not None:
+            return self._shared
+        if self._own is None or self._own.closed:
+            self._own = new_session()
+        return self._own
+
+    async def close(self) -> None:
+        if self._own is not None:
+            await self._own.close()
+            self._own = None

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from watchdog.probes.base import TargetBase
-from watchdog.probes.command import CommandTarget
-from watchdog.probes.http import HttpTarget
-from watchdog.probes.process import ProcessTarget
-from watchdog.probes.scrape import ScrapeTarget
-from watchdog.probes.tcp import TcpTarget
+from watchdog.probes.base import Probe, TargetBase
+from watchdog.probes.command import CommandProbe, CommandTarget
+from watchdog.probes.http import HttpProbe, HttpTarget
+from watchdog.probes.process import ProcessProbe, ProcessTarget
+from watchdog.probes.scrape import ScrapeProbe, ScrapeTarget
+from watchdog.probes.tcp import TcpProbe, TcpTarget
 
 TARGET_MODELS: dict[str, type[TargetBase]] = {
     "http": HttpTarget,
@@ -15,4 +15,12 @@ TARGET_MODELS: dict[str, type[TargetBase]] = {
     "command": CommandTarget,
     "process": ProcessTarget,
     "scrape": ScrapeTarget,
+}
+
+PROBES: dict[str, type[Probe]] = {
+    "http": HttpProbe,
+    "tcp": TcpProbe,
+    "command": CommandProbe,
+    "process": ProcessProbe,
+    "scrape": ScrapeProbe,
 }

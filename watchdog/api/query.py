@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from aiohttp import web
 
@@ -107,11 +107,21 @@ def _metric(labels: Any) -> dict[str, str]:
 def format_result(result: Any, t: float, force_matrix: bool = False) -> dict[str, Any]:
     """Turn an engine result into Prometheus's `{resultType, result}`.
 
-    The engine (watchdog.promql) returns a float (scalar), a str (string), a
-    Vector of (labels, value) pairs, or a Matrix of (labels, timestamps, values)
-    triples; `Sample`s are accepted as vector elements too. A range query asks
-    for a matrix whatever the expression's type (as Prometheus answers).
+    Accepts watchdog.promql's answers: a `QueryResult` (kind + vector/scalar/
+    matrix/string) from `Engine.query`, and the `[(labels, [(t, v), ...])]`
+    list from `Engine.query_range`; plain floats, strs, `Sample`s, (labels,
+    value) pairs and (labels, timestamps, values) triples are accepted too. A
+    range query asks for a matrix whatever the expression's type (as Prometheus answers).
     """
+    kind = getattr(result, "kind", None)
+    if kind == "scalar":
+        result = result.scalar
+    elif kind == "string":
+        result = result.string
+    elif kind == "vector":
+        result = result.vector
+    elif kind == "matrix":
+        return {"resultType": "matrix", "result": [_series(labels, points) for labels, points in result.matrix]}
     if isinstance(result, bool):
         result = float(result)
     if isinstance(result, (int, float)):
@@ -122,14 +132,14 @@ def format_result(result: Any, t: float, force_matrix: bool = False) -> dict[str
         return {"resultType": "string", "result": [_ts(t), result]}
     items = list(result or [])
     if not items:
-        is_matrix = force_matrix or type(result).__name__ == "Matrix"
+        is_matrix = force_matrix or kind == "matrix" or type(result).__name__ == "Matrix"
         return {"resultType": "matrix" if is_matrix else "vector", "result": []}
-    if isinstance(items[0], tuple) and len(items[0]) == 3 and not hasattr(items[0], "value"):
-        series = []
-        for labels, timestamps, values in items:
-            points = [_point(ts, v) for ts, v in zip(timestamps, values) if not is_stale(float(v))]
-            series.append({"metric": _metric(labels), "values": points})
-        return {"resultType": "matrix", "result": series}
+    first = items[0]
+    if isinstance(first, tuple) and not hasattr(first, "value"):
+        if len(first) == 3:
+            return {"resultType": "matrix", "result": [_series(lab, zip(ts, vs)) for lab, ts, vs in items]}
+        if not isinstance(first[1], (int, float)):
+            return {"resultType": "matrix", "result": [_series(lab, points) for lab, points in items]}
     vector = []
     for item in items:
         labels, value = (item.labels, item.value) if hasattr(item, "value") else item
@@ -137,3 +147,7 @@ def format_result(result: Any, t: float, force_matrix: bool = False) -> dict[str
     if force_matrix:
         return {"resultType": "matrix", "result": [{"metric": v["metric"], "values": [v["value"]]} for v in vector]}
     return {"resultType": "vector", "result": vector}
+
+
+def _series(labels: Any, points: Iterable[tuple[float, float]]) -> dict[str, Any]:
+    return {"metric": _metric(labels), "values": [_point(ts, v) for ts, v in points if not is_stale(float(v))]}

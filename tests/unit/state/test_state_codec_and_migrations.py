@@ -65,3 +65,19 @@ def test_shipped_sqlite_migrations_are_valid_and_start_with_the_initial_schema()
     ddl = " ".join(MIGRATIONS[0].statements)
     for table in ("events", "alerts", "remediation_runs", "notification_log", "outbox", "kv"):
         assert f"CREATE TABLE {table} (" in ddl
+
+
+def test_sqlite_store_implements_every_store_method_with_the_protocol_signature():
+    import inspect
+
+    from watchdog.state.base import Store
+    from watchdog.state.sqlite import SqliteStore
+
+    methods = [n for n, v in vars(Store).items() if inspect.iscoroutinefunction(v)]
+    assert "prune" in methods and "append_event" in methods
+    for name in methods:
+        impl = getattr(SqliteStore, name)
+        assert inspect.iscoroutinefunction(impl), name
+        want = [(p.name, p.kind, p.default) for p in inspect.signature(getattr(Store, name)).parameters.values()]
+        got = [(p.name, p.kind, p.default) for p in inspect.signature(impl).parameters.values()]
+        assert got == want, name

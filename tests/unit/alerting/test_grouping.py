@@ -1,0 +1,83 @@
+"""Pure grouping decisions: group keys, timing, Alertmanager's dedup rule."""
+
+from __future__ import annotations
+
+from watchdog.alerting.grouping import (
+    GroupTiming,
+    RouteTarget,
+    drop_flushed_resolved,
+    flush,
+    group_key,
+    group_labels_for,
+    merge_alerts,
+    needs_update,
+    new_group,
+)
+from watchdog.model import Alert, AlertState, Labels
+from watchdog.state.base import NotificationRecord
+
+T0 = 1_700_000_000.0
+TARGET = RouteTarget("{}", "oncall", ("alertname",), GroupTiming(30, 300, 3600))
+
+
+def firing(t: float = T0, **labels: str) -> Alert:
+    return Alert(labels=Labels.of(labels), annotations={}, state=AlertState.FIRING, active_at=t, fired_at=t)
+
+
+def test_group_key_and_labels():
+    labels = Labels.of(alertname="DemoServiceDown", target="demo", job="x")
+    assert group_labels_for(labels, ["alertname"]) == Labels.of(alertname="DemoServiceDown")
+    assert group_labels_for(labels, ["..."]) == labels
+    assert group_labels_for(labels, []) == Labels()
+    assert group_labels_for(labels, ["missing"]) == Labels()
+    assert group_key("{}", Labels.of(alertname="A", job='q"x')) == '{}:{alertname="A", job="q\\"x"}'
+    assert group_key("{}", Labels()) == "{}:{}"
+
+
+def test_first_flush_after_group_wait_then_every_interval():
+    g = new_group(TARGET, Labels.of(alertname="A"), T0)
+    g = merge_alerts(g, [firing(alertname="A")], T0, complete=True)
+    assert g.next_flush_at == T0 + 30
+    g, snapshot = flush(g, T0 + 30)
+    assert [a.name for a in snapshot] == ["A"]
+    assert g.next_flush_at == T0 + 330 and g.has_flushed
+
+
+def test_old_alert_flushes_at_once_but_only_before_first_flush():
+    g = new_group(TARGET, Labels.of(alertname="A"), T0 + 100)
+    g = merge_alerts(g, [firing(T0, alertname="A")], T0 + 100, complete=True)
+    assert g.next_flush_at == T0 + 100
+    g, _ = flush(g, T0 + 100)
+    g = merge_alerts(g, [firing(T0, alertname="A"), firing(T0, alertname="A", i="2")], T0 + 110, complete=True)
+    assert g.next_flush_at == T0 + 400
+
+
+def test_absent_alert_resolves_and_leaves_after_flush():
+    g = new_group(TARGET, Labels.of(alertname="A"), T0)
+    g = merge_alerts(g, [firing(alertname="A", i="1"), firing(alertname="A", i="2")], T0, complete=True)
+    g = merge_alerts(g, [firing(alertname="A", i="1")], T0 + 10, complete=True)
+    assert [a.labels.get("i") for a in g.resolved()] == ["2"]
+    assert g.resolved()[0].resolved_at == T0 + 10
+    g, snapshot = flush(g, T0 + 30)
+    g = drop_flushed_resolved(g, snapshot)
+    assert [a.labels.get("i") for a in g.alerts.values()] == ["1"]
+    # a partial list (complete=False) never resolves what it does not mention
+    g = merge_alerts(g, [], T0 + 40, complete=False)
+    assert len(g.firing()) == 1
+
+
+def rec(firing=(), resolved=(), sent_at=T0):
+    return NotificationRecord("k", "r", "firing" if firing else "resolved", sent_at, "", tuple(firing), tuple(resolved))
+
+
+def test_needs_update_matches_alertmanager_dedup():
+    kw = dict(send_resolved=True, repeat_interval=3600.0, now=T0 + 100)
+    assert needs_update(None, ["a"], [], **kw)
+    assert not needs_update(None, [], ["a"], **kw)                # never told: no resolved-only notice
+    assert not needs_update(rec(["a"]), ["a"], [], **kw)           # unchanged, before repeat
+    assert needs_update(rec(["a"]), ["a", "b"], [], **kw)          # new firing alert
+    assert needs_update(rec(["a", "b"]), ["a"], ["b"], **kw)       # newly resolved, send_resolved
+    assert not needs_update(rec(["a", "b"]), ["a"], ["b"], **{**kw, "send_resolved": False})
+    assert needs_update(rec(["a"]), [], ["a"], **{**kw, "send_resolved": False})  # all resolved: always
+    assert not needs_update(rec([], ["a"]), [], ["a"], **kw)       # resolved already told
+    assert needs_update(rec(["a"], sent_at=T0 - 3500), ["a"], [], **kw)  # repeat interval passed

@@ -227,6 +227,21 @@ def describe_client_error(e: BaseException) -> str:
     return f"request failed: {type(e).__name__}: {e}"
 
 
+def _peer_cert_expiry(resp: aiohttp.ClientResponse) -> float | None:
+    """The leaf certificate's expiry from the response's TLS transport.
+
+    aiohttp releases the connection as soon as a small body is fully
+    buffered, so `resp.connection` is often None by now; the response keeps
+    its protocol (private `_protocol`), whose transport still has the TLS object.
+    """
+    conn = resp.connection
+    transport = conn.transport if conn is not None else None
+    if transport is None:
+        protocol = getattr(resp, "_protocol", None)
+        transport = getattr(protocol, "transport", None)
+    return cert_expiry(transport.get_extra_info("ssl_object")) if transport is not None else None
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
@@ -297,8 +312,8 @@ class HttpProbe:
                     server_hostname=t.tls.server_name if t.tls and t.tls.server_name else None,
                 ) as resp:
                     status = resp.status
-                    if self._is_https and resp.connection is not None and resp.connection.transport is not None:
-                        expiry = cert_expiry(resp.connection.transport.get_extra_info("ssl_object"))
+                    if self._is_https:
+                        expiry = _peer_cert_expiry(resp)
                     body = await read_capped(resp, t.max_body_bytes) if t.method != "HEAD" else b""
                     length = float(resp.content_length if resp.content_length is not None else len(body))
             reason = self._check(status, body)

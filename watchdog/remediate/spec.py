@@ -37,7 +37,7 @@ def _check_template(text: str) -> str:
     from watchdog.promql.template import TemplateError, check
 
     try:
-        check(text)
+        check(text, extra_vars=("annotations",))
     except TemplateError as e:
         raise ValueError(f"invalid template: {e}") from None
     return text

@@ -1,0 +1,16 @@
+"""Action runners by the spec's `action.type`: one module each, one line here."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from watchdog.remediate.base import ActionRunner
+from watchdog.remediate.command import CommandRunner
+
+RUNNERS: dict[str, Callable[[], ActionRunner]] = {
+    "command": CommandRunner,
+}
+
+
+def default_runners() -> dict[str, ActionRunner]:
+    return {kind: factory() for kind, factory in RUNNERS.items()}

@@ -91,6 +91,25 @@ class SeriesBuffer:
             return out_t[0].copy(), out_v[0].copy()
         return np.concatenate(out_t), np.concatenate(out_v)
 
+    def latest(self, start: float, end: float) -> tuple[float, float] | None:
+        """The last sample with start < t <= end, or None; O(1) when `end` is at or after the newest sample."""
+        if self.count == 0:
+            return None
+        if self.last_t <= end:
+            if self.last_t <= start:
+                return None
+            i = (self.head + self.count - 1) % self.ts.shape[0]
+            return self.last_t, float(self.vals[i])
+        for ts, vals in reversed(self._segments()):
+            if ts.shape[0] == 0 or ts[0] > end:
+                continue
+            hi = int(np.searchsorted(ts, end, side="right"))
+            if hi == 0:
+                continue
+            t = float(ts[hi - 1])
+            return (t, float(vals[hi - 1])) if t > start else None
+        return None
+
     def drop_before(self, cutoff: float) -> int:
         """Remove samples with t < cutoff; returns how many were removed."""
         if self.count == 0:

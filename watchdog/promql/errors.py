@@ -1,0 +1,5 @@
+"""The one exception the PromQL engine raises."""
+
+
+class PromQLError(Exception):
+    """A parse or evaluation error; the message is meant for the operator ("parse error: ...")."""

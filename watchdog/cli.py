@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("watchdog.app", "run the daemon"),
     "check": ("watchdog.config.check", "validate config.yaml and every file it includes"),
     "demo-service": ("watchdog.demo", "run the bundled demo service"),
+    "backtest": ("watchdog.detect.backtest", "run a detector over CSV files (NAB layout) and write scores"),
 }
 
 

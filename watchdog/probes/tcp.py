@@ -33,7 +33,7 @@ class TcpTarget(TargetBase):
     type: Literal["tcp"] = "tcp"
     address: str
     send: str | None = None
-    expect: str | None = None  # regex searched in what the peer sends
+    expect: str | None = None  # regex searched in what the peer sends (^ and $ match at line ends)
     tls: TlsConfig | None = None  # set (even `{}`) to connect with TLS
     max_read_bytes: int = Field(64 << 10, gt=0)
 
@@ -64,7 +64,7 @@ class TcpProbe:
         self.clock = clock
         self._host, self._port = split_host_port(target.address)
         self._timeout = target.effective_timeout()
-        self._expect = re.compile(target.expect.encode("utf-8")) if target.expect is not None else None
+        self._expect = re.compile(target.expect.encode("utf-8"), re.MULTILINE) if target.expect is not None else None
         labels = SeriesLabels(target)
         self._l_success = labels("probe_success")
         self._l_duration = labels("probe_duration_seconds")

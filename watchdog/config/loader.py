@@ -218,8 +218,7 @@ def _load_included(doc: LocatedDoc, config: Config, base_dir: str, valid: set[st
         if loaded.rule_file_paths:
             from watchdog.rules.loader import load_rule_files
 
-            loaded.rule_groups, errors = load_rule_files(loaded.rule_file_paths)
-            out.add(errors)
+            loaded.rule_groups = _call_loader(doc, "rule_files", load_rule_files, loaded.rule_file_paths, out)
     if "detector_files" in valid:
         loaded.detector_file_paths = _expand_all(doc, "detector_files", config.detector_files, base_dir, out)
     if "remediation_files" in valid:
@@ -227,8 +226,18 @@ def _load_included(doc: LocatedDoc, config: Config, base_dir: str, valid: set[st
         if loaded.remediation_file_paths:
             from watchdog.remediate.spec import load_remediation_files
 
-            loaded.remediation_specs, errors = load_remediation_files(loaded.remediation_file_paths)
-            out.add(errors)
+            loaded.remediation_specs = _call_loader(doc, "remediation_files", load_remediation_files, loaded.remediation_file_paths, out)
+
+
+def _call_loader(doc: LocatedDoc, key: str, loader: Any, paths: list[str], out: _Collector) -> list[Any]:
+    """Run an included-file loader; a bug in it becomes an error on `key`, never a crash of check or reload."""
+    try:
+        items, errors = loader(paths)
+    except Exception as e:  # noqa: BLE001 - a reload must survive any loader failure
+        out.add([doc.error((key,), f"internal error while loading these files: {type(e).__name__}: {e}")])
+        return []
+    out.add(list(errors))
+    return list(items)
 
 
 def _expand_all(doc: LocatedDoc, key: str, patterns: list[str], base_dir: str, out: _Collector) -> list[str]:
@@ -251,10 +260,19 @@ def _expand(doc: LocatedDoc, loc: tuple[str | int, ...], pattern: str, base_dir:
     return [full]
 
 
+_ENV_MISSING = "environment variable ${"
+
+
 def _redacted(errors: list[ConfigError], doc: LocatedDoc) -> list[ConfigError]:
-    """Messages about a value that came from ${VAR} must not echo it (it may be a secret)."""
+    """Messages about a value that came from ${VAR} must not echo it (it may be a secret).
+
+    A value whose variable is not set was expanded to "": the follow-on
+    validation error at the same field is noise next to "... is not set", so it goes.
+    """
     if not doc.env_paths:
         return list(errors)
+    unset = {e.field for e in doc.errors if e.message.startswith(_ENV_MISSING)}
+    errors = [e for e in errors if e.field not in unset or e.message.startswith(_ENV_MISSING)]
     values: dict[str, str] = {}
     for loc in doc.env_paths:
         value = _value_at(doc.data, loc)

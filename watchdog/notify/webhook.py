@@ -12,6 +12,7 @@ scheme and host.
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.utils
 import json
 import logging
@@ -221,7 +222,10 @@ class WebhookNotifier:
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "User-Agent": "watchdog-daemon"}
-        if self._authorization:
+        if self._basic_auth:
+            user, password = self._basic_auth
+            headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        elif self._authorization:
             kind, creds = self._authorization
             headers["Authorization"] = f"{kind} {creds}"
         return headers
@@ -235,14 +239,12 @@ class WebhookNotifier:
         url = self._target_url()
         where = redact_url(url)
         body = json.dumps(webhook_body(notice, self.max_alerts)).encode()
-        auth = aiohttp.BasicAuth(*self._basic_auth) if self._basic_auth else None
         try:
             session = await self._get_session()
             async with session.post(
                 url,
                 data=body,
                 headers=self._headers(),
-                auth=auth,
                 allow_redirects=self._follow_redirects,
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
                 server_hostname=self._server_name,

@@ -243,8 +243,12 @@ def load_remediation_files(paths: list[str]) -> tuple[list[RemediationSpec], lis
         base_dir = os.path.dirname(os.path.abspath(path))
         for i, item in enumerate(top.remediations):
             prefix = ("remediations", i)
+            item, planned_error = _without_planned_action(item, doc, prefix)
             spec, errs = validate(RemediationSpec, item, doc, prefix=prefix)
             errors.extend(errs)
+            if planned_error is not None:
+                errors.append(planned_error)
+                continue
             if spec is None:
                 continue
             spec_errors = _check_spec_files(spec, base_dir, doc, prefix)
@@ -257,6 +261,19 @@ def load_remediation_files(paths: list[str]) -> tuple[list[RemediationSpec], lis
             if not spec_errors:
                 specs.append(spec.located(base_dir, path))
     return specs, errors
+
+
+def _without_planned_action(item: Any, doc: LocatedDoc, prefix: tuple) -> tuple[Any, ConfigError | None]:
+    """An action type planned but not built yet is one clear error, not one per field it has.
+
+    The rest of the spec is still validated (with a neutral action in its place).
+    """
+    action = item.get("action") if isinstance(item, dict) else None
+    kind = action.get("type") if isinstance(action, dict) else None
+    if kind not in PLANNED_ACTION_TYPES:
+        return item, None
+    error = doc.error(("action", "type"), f"action type {kind!r} is not supported yet (supported: command)", prefix=prefix)
+    return {**item, "action": {"type": "command", "argv": ["true"]}}, error
 
 
 def _check_spec_files(spec: RemediationSpec, base_dir: str, doc: LocatedDoc, prefix: tuple) -> list[ConfigError]:

@@ -110,6 +110,11 @@ def load_rule_file(path: str, *, parse_expr: ParseExpr | None = None) -> tuple[l
         group, group_errors = validate(GroupModel, raw_group, doc, prefix=prefix)
         errors.extend(group_errors)
         if group is None:
+            # still check the rules, so one run reports everything
+            raw_rules = raw_group.get("rules")
+            placeholder = GroupModel(name=str(raw_group.get("name", "")))
+            for ri, raw_rule in enumerate(raw_rules if isinstance(raw_rules, list) else []):
+                errors.extend(_load_rule(doc, prefix + ("rules", ri), raw_rule, placeholder, ri, parse)[1])
             continue
         if not group.name:
             errors.append(doc.error(prefix + ("name",), "group name must not be empty"))

@@ -90,6 +90,7 @@ class ProbeScheduler:
         default_timeout: float = 10.0,
         session: Any = None,
         probe_factories: dict[str, Any] | None = None,
+        lag_observer: Callable[[float], None] | None = None,
     ) -> None:
         self.clock = clock
         self.sink = sink
@@ -98,6 +99,7 @@ class ProbeScheduler:
         self._session = session  # shared aiohttp session; created in run() when not given
         self._own_session = False
         self._factories = probe_factories or PROBES
+        self._lag_observer = lag_observer  # raw lags for benchmarks; the metric keeps only buckets
         self._entries: dict[str, _Entry] = {}
         self._heap: list[tuple[float, int, str, int]] = []
         self._seq = itertools.count()
@@ -241,7 +243,10 @@ class ProbeScheduler:
                 entry.skipped += 1
                 entry.skip_metric.inc()
                 continue
-            metrics.SCHEDULE_LAG.observe(now - planned)
+            lag = now - planned
+            metrics.SCHEDULE_LAG.observe(lag)
+            if self._lag_observer is not None:
+                self._lag_observer(lag)
             entry.task = asyncio.create_task(self._probe_once(entry), name=f"probe:{name}")
 
     async def _probe_once(self, entry: _Entry) -> None:

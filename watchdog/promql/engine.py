@@ -241,7 +241,8 @@ class Engine:
     def _instant(self, expr: str | Expr, t: float, not_before: float | None):
         node = self.parse(expr)
         ev = Evaluator(self, t, t, not_before)
-        return node, ev.eval(node, t)
+        with np.errstate(all="ignore"):  # IEEE results (NaN, ±Inf) are PromQL's semantics, not warnings
+            return node, ev.eval(node, t)
 
     def query(self, expr: str | Expr, t: float, *, not_before: float | None = None) -> QueryResult:
         t = float(t)
@@ -286,7 +287,8 @@ class Engine:
         while ms <= ms_end:
             t = ms / 1000.0
             ev.series_touched = 0  # the per-query series cap applies per step
-            v = ev.eval(node, t)
+            with np.errstate(all="ignore"):
+                v = ev.eval(node, t)
             if isinstance(v, float):
                 series.setdefault(Labels(), []).append((t, v))
             else:

@@ -27,6 +27,7 @@ from watchdog.alerting.grouping import (
     GroupTiming,
     RouteTarget,
     drop_flushed_resolved,
+    expire_unrefreshed,
     fingerprints,
     flush,
     group_key,
@@ -50,6 +51,7 @@ log = logging.getLogger("watchdog.notify")
 Router = Callable[[Labels], list[RouteTarget]]
 
 DEFAULT_RETRY_DEADLINE = 3600.0
+DEFAULT_RESOLVE_TIMEOUT = 300.0   # Alertmanager's global.resolve_timeout
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 300.0
 MAX_IDLE_WAIT = 60.0              # the loop re-checks at least this often
@@ -141,6 +143,8 @@ class Dispatcher:
         new_router = router or self._custom_router or root_router(alerting)
         self._retired.extend(i for lst in self._integrations.values() for i in lst)
         self._alerting = alerting
+        global_ = getattr(alerting, "global_", None)
+        self._resolve_timeout = _seconds(getattr(global_, "resolve_timeout", None), DEFAULT_RESOLVE_TIMEOUT)
         self._router = new_router
         self._integrations = integrations
         self._by_key = {i.key: i for lst in integrations.values() for i in lst}
@@ -163,12 +167,13 @@ class Dispatcher:
             group = self._groups[key] = new_group(target, labels, now)
         return group
 
-    async def on_alerts(self, alerts: Sequence[Alert], t: float, *, complete: bool = True) -> None:
-        """Take the current alerts (after every rule-evaluation round).
+    async def on_alerts(self, alerts: Sequence[Alert], t: float) -> None:
+        """Take current alerts: firing and resolved ones (pending and inactive are ignored).
 
-        With `complete` (the rule engine's full list), a firing alert that is no
-        longer in the list is resolved at `t`. An intake that sends partial
-        lists (the /api/v2/alerts endpoint) passes complete=False.
+        Called after every rule-evaluation round (and later by /api/v2/alerts).
+        The lists may be partial (one rule group at a time): an alert missing
+        from a call is not resolved by it; a firing alert that nobody reports
+        for `global.resolve_timeout` is resolved (Alertmanager's rule).
         """
         await self._ensure_loaded()
         by_group: dict[str, list[Alert]] = {}
@@ -180,9 +185,8 @@ class Dispatcher:
                 continue  # already carried by a flush; rules keep reporting resolved alerts for a while
             for target in self._router(alert.labels):
                 by_group.setdefault(self._group_for(target, alert.labels, t).key, []).append(alert)
-        for key, group in list(self._groups.items()):
-            if complete or key in by_group:
-                self._groups[key] = merge_alerts(group, by_group.get(key, []), t, complete=complete)
+        for key, batch in by_group.items():
+            self._groups[key] = merge_alerts(self._groups[key], batch, t)
         self._wake.set()
 
     async def notify_now(self, alerts: Sequence[Alert], reason: str) -> None:
@@ -194,7 +198,7 @@ class Dispatcher:
             alert = self._with_external_labels(raw)
             for target in self._router(alert.labels):
                 group = self._group_for(target, alert.labels, now)
-                self._groups[group.key] = merge_alerts(group, [alert], now, complete=False)
+                self._groups[group.key] = merge_alerts(group, [alert], now)
                 if group.key not in touched:
                     touched.append(group.key)
         for key in touched:
@@ -303,6 +307,7 @@ class Dispatcher:
         due: list[tuple[AlertGroup, list[Alert]]] = []
         for key, group in list(self._groups.items()):
             if is_due(group, now):
+                group = expire_unrefreshed(group, now, self._resolve_timeout)
                 flushed, snapshot = flush(group, now)
                 self._groups[key] = flushed
                 due.append((flushed, snapshot))

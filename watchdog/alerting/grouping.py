@@ -95,6 +95,7 @@ class AlertGroup:
     created_at: float
     next_flush_at: float
     has_flushed: bool = False
+    last_seen: Mapping[str, float] = dataclasses.field(default_factory=dict)  # fingerprint -> last report
 
     def firing(self) -> list[Alert]:
         return [a for a in self.alerts.values() if is_firing(a)]
@@ -121,26 +122,38 @@ def resolve_alert(alert: Alert, now: float) -> Alert:
     return dataclasses.replace(alert, state=AlertState.RESOLVED, resolved_at=now)
 
 
-def merge_alerts(group: AlertGroup, alerts: Iterable[Alert], now: float, *, complete: bool) -> AlertGroup:
-    """Insert or update alerts. With `complete`, firing alerts absent from `alerts` are resolved at `now`.
+def merge_alerts(group: AlertGroup, alerts: Iterable[Alert], now: float) -> AlertGroup:
+    """Insert or update alerts (each report refreshes the alert's last-seen time).
 
     A firing alert that has been active for longer than `group_wait` pulls the
     first flush forward to `now` (Alertmanager does the same).
     """
     merged = dict(group.alerts)
-    seen: set[str] = set()
+    seen = dict(group.last_seen)
     next_flush = group.next_flush_at
     for alert in alerts:
         fp = alert.fingerprint
-        seen.add(fp)
         merged[fp] = alert
+        seen[fp] = now
         if not group.has_flushed and is_firing(alert) and alert_start(alert) + group.timing.group_wait <= now:
             next_flush = min(next_flush, now)
-    if complete:
-        for fp, alert in list(merged.items()):
-            if fp not in seen and is_firing(alert):
-                merged[fp] = resolve_alert(alert, now)
-    return dataclasses.replace(group, alerts=merged, next_flush_at=next_flush)
+    return dataclasses.replace(group, alerts=merged, last_seen=seen, next_flush_at=next_flush)
+
+
+def expire_unrefreshed(group: AlertGroup, now: float, resolve_timeout: float) -> AlertGroup:
+    """Resolve firing alerts nobody reported for `resolve_timeout` (Alertmanager's resolve_timeout).
+
+    The rule engine reports resolved alerts itself; this is the safety net for a
+    source that stops reporting (a deleted rule, a Prometheus that went away).
+    """
+    stale = [fp for fp, a in group.alerts.items()
+             if is_firing(a) and group.last_seen.get(fp, group.created_at) + resolve_timeout <= now]
+    if not stale:
+        return group
+    merged = dict(group.alerts)
+    for fp in stale:
+        merged[fp] = resolve_alert(merged[fp], now)
+    return dataclasses.replace(group, alerts=merged)
 
 
 def is_due(group: AlertGroup, now: float) -> bool:
@@ -162,7 +175,8 @@ def drop_flushed_resolved(group: AlertGroup, flushed: Sequence[Alert]) -> AlertG
         current = merged.get(alert.fingerprint)
         if current is not None and current == alert:
             del merged[alert.fingerprint]
-    return dataclasses.replace(group, alerts=merged)
+    seen = {fp: t for fp, t in group.last_seen.items() if fp in merged}
+    return dataclasses.replace(group, alerts=merged, last_seen=seen)
 
 
 def fingerprints(alerts: Iterable[Alert]) -> tuple[str, ...]:

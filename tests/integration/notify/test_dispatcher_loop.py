@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 from aiohttp import web
@@ -85,7 +86,8 @@ async def test_run_loop_sends_after_group_wait_and_resolved_after_interval(store
         clock.advance(1)
         await until(lambda: len(hook.received) == 1, "the firing notice")
         assert hook.received[0]["status"] == "firing"
-        await d.on_alerts([], clock.now())             # resolved
+        gone = dataclasses.replace(alert(target="a"), state=AlertState.RESOLVED, resolved_at=clock.now())
+        await d.on_alerts([gone], clock.now())
         await asyncio.sleep(0.05)
         clock.advance(60)
         await until(lambda: len(hook.received) == 2, "the resolved notice")

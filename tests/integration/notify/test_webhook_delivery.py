@@ -115,7 +115,7 @@ async def test_delivers_alertmanager_v4_json_with_bearer_auth(hook, store):
     assert [(s["receiver"], s["group_key"], s["status"], s["attempt"]) for s in sent] == [("oncall", GROUP_KEY, "firing", 1)]
     assert (await store.last_notification(GROUP_KEY, "oncall/webhook/0")).status == "firing"
     # resolve: the resolved notice follows at the next group_interval flush
-    await d.on_alerts([], clock.now())
+    await d.on_alerts([demo_alert(AlertState.RESOLVED, resolved_at=clock.now())], clock.now())
     clock.advance(60)
     await d.process_due()
     assert [r["json"]["status"] for r in hook.requests] == ["firing", "resolved"]

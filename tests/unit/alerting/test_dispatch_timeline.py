@@ -6,6 +6,8 @@ the log receiver is the channel. Time only moves when the test says so.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from watchdog.alerting.config import AlertingConfig
@@ -39,17 +41,32 @@ async def store(tmp_path):
 
 
 class Timeline:
-    """Drives a dispatcher second by second; rule rounds every 10 s report `current`."""
+    """Drives a dispatcher second by second; rule rounds every 10 s report `current`.
+
+    Like the rule engine, an alert that leaves `current` is reported resolved
+    (resolved_at = that round) for the next 15 minutes.
+    """
 
     def __init__(self, dispatcher: Dispatcher, clock: FakeClock, store: SqliteStore) -> None:
         self.d, self.clock, self.store = dispatcher, clock, store
         self.current: list[Alert] = []
+        self._reported: dict[str, Alert] = {}
+
+    def round(self, now: float) -> list[Alert]:
+        current = {a.fingerprint: a for a in self.current}
+        for fp, a in list(self._reported.items()):
+            if fp not in current and a.state is AlertState.FIRING:
+                self._reported[fp] = dataclasses.replace(a, state=AlertState.RESOLVED, resolved_at=now)
+            elif fp not in current and a.resolved_at is not None and now - a.resolved_at > 900:
+                del self._reported[fp]
+        self._reported.update(current)
+        return list(self._reported.values())
 
     async def run_until(self, t: float) -> None:
         while self.clock.now() < T0 + t:
             self.clock.advance(1)
             if int(self.clock.now() - T0) % 10 == 0:
-                await self.d.on_alerts(self.current, self.clock.now())
+                await self.d.on_alerts(self.round(self.clock.now()), self.clock.now())
             await self.d.process_due()
 
     async def sent(self):
@@ -185,3 +202,26 @@ async def test_external_labels_added_when_missing(store):
                    external_labels={"cluster": "eu1", "alertname": "ignored"})
     await d.on_alerts([firing(alertname="A")], T0)
     assert [g["labels"] for g in d.groups()] == [{"alertname": "A", "cluster": "eu1"}]
+
+
+async def test_alert_nobody_reports_resolves_after_resolve_timeout(store):
+    clock = FakeClock(T0)
+    d = Dispatcher(alerting(), store=store, clock=clock)          # global.resolve_timeout: 5m
+    tl = Timeline(d, clock, store)
+    await d.on_alerts([firing(alertname="A", i="1")], T0)         # reported once, then its source goes quiet
+    await tl.run_until(329)
+    assert await tl.sent() == [(30, "firing", ["1"])]
+    await tl.run_until(500)
+    assert await tl.sent() == [(30, "firing", ["1"]), (330, "resolved", ["1"])]
+
+
+async def test_partial_reports_do_not_resolve_other_alerts(store):
+    clock = FakeClock(T0)
+    d = Dispatcher(alerting(group_by=()), store=store, clock=clock)
+    await d.on_alerts([firing(alertname="A")], T0)                # rule group 1
+    await d.on_alerts([firing(alertname="B")], T0 + 1)            # rule group 2, a separate call
+    clock.set(T0 + 30)
+    await d.process_due()
+    events = await store.events(kinds=["notification.sent"])
+    assert [sorted(a["labels"]["alertname"] for a in e.data["alerts"]) for e in events] == [["A", "B"]]
+    assert {a["status"] for a in events[0].data["alerts"]} == {"firing"}

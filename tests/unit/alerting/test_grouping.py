@@ -6,12 +6,14 @@ from watchdog.alerting.grouping import (
     GroupTiming,
     RouteTarget,
     drop_flushed_resolved,
+    expire_unrefreshed,
     flush,
     group_key,
     group_labels_for,
     merge_alerts,
     needs_update,
     new_group,
+    resolve_alert,
 )
 from watchdog.model import Alert, AlertState, Labels
 from watchdog.state.base import NotificationRecord
@@ -36,7 +38,7 @@ def test_group_key_and_labels():
 
 def test_first_flush_after_group_wait_then_every_interval():
     g = new_group(TARGET, Labels.of(alertname="A"), T0)
-    g = merge_alerts(g, [firing(alertname="A")], T0, complete=True)
+    g = merge_alerts(g, [firing(alertname="A")], T0)
     assert g.next_flush_at == T0 + 30
     g, snapshot = flush(g, T0 + 30)
     assert [a.name for a in snapshot] == ["A"]
@@ -45,25 +47,33 @@ def test_first_flush_after_group_wait_then_every_interval():
 
 def test_old_alert_flushes_at_once_but_only_before_first_flush():
     g = new_group(TARGET, Labels.of(alertname="A"), T0 + 100)
-    g = merge_alerts(g, [firing(T0, alertname="A")], T0 + 100, complete=True)
+    g = merge_alerts(g, [firing(T0, alertname="A")], T0 + 100)
     assert g.next_flush_at == T0 + 100
     g, _ = flush(g, T0 + 100)
-    g = merge_alerts(g, [firing(T0, alertname="A"), firing(T0, alertname="A", i="2")], T0 + 110, complete=True)
+    g = merge_alerts(g, [firing(T0, alertname="A"), firing(T0, alertname="A", i="2")], T0 + 110)
     assert g.next_flush_at == T0 + 400
 
 
-def test_absent_alert_resolves_and_leaves_after_flush():
+def test_resolved_alert_leaves_after_flush():
     g = new_group(TARGET, Labels.of(alertname="A"), T0)
-    g = merge_alerts(g, [firing(alertname="A", i="1"), firing(alertname="A", i="2")], T0, complete=True)
-    g = merge_alerts(g, [firing(alertname="A", i="1")], T0 + 10, complete=True)
-    assert [a.labels.get("i") for a in g.resolved()] == ["2"]
-    assert g.resolved()[0].resolved_at == T0 + 10
+    g = merge_alerts(g, [firing(alertname="A", i="1"), firing(alertname="A", i="2")], T0)
+    gone = resolve_alert(firing(alertname="A", i="2"), T0 + 10)
+    g = merge_alerts(g, [gone], T0 + 10)                   # a partial report resolves nothing else
+    assert [a.labels.get("i") for a in g.resolved()] == ["2"] and len(g.firing()) == 1
     g, snapshot = flush(g, T0 + 30)
     g = drop_flushed_resolved(g, snapshot)
     assert [a.labels.get("i") for a in g.alerts.values()] == ["1"]
-    # a partial list (complete=False) never resolves what it does not mention
-    g = merge_alerts(g, [], T0 + 40, complete=False)
-    assert len(g.firing()) == 1
+    assert set(g.last_seen) == {firing(alertname="A", i="1").fingerprint}
+
+
+def test_unreported_firing_alert_resolves_after_resolve_timeout():
+    g = new_group(TARGET, Labels.of(alertname="A"), T0)
+    g = merge_alerts(g, [firing(alertname="A", i="1"), firing(alertname="A", i="2")], T0)
+    g = merge_alerts(g, [firing(alertname="A", i="1")], T0 + 200)
+    assert expire_unrefreshed(g, T0 + 299, 300) == g
+    g = expire_unrefreshed(g, T0 + 300, 300)
+    assert [(a.labels.get("i"), a.resolved_at) for a in g.resolved()] == [("2", T0 + 300)]
+    assert [a.labels.get("i") for a in g.firing()] == ["1"]
 
 
 def rec(firing=(), resolved=(), sent_at=T0):

@@ -123,6 +123,7 @@ class Dispatcher:
         self._pending: dict[tuple[str, str], int] = {}      # (group key, integration key) -> newest outbox id
         self._outbox: dict[int, OutboxItem] = {}
         self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._deferred_log: dict[tuple[str, str], NotificationRecord] = {}
         self._carried_resolved: dict[str, float] = {}       # fingerprint -> resolved_at already flushed
         self._integrations: dict[str, list[Integration]] = {}
         self._by_key: dict[str, Integration] = {}
@@ -360,8 +361,7 @@ class Dispatcher:
             to_send = firing + (resolved if integ.send_resolved else [])
             if not to_send:
                 # Resolved, but this integration does not want resolved notices: only the log learns it.
-                await self._store.log_notification(record)
-                self._delivered[(group.key, integ.key)] = record
+                await self._record_without_sending((group.key, integ.key), record)
                 continue
             notice = Notice.build(
                 receiver=group.receiver, group_key=group.key, group_labels=dict(group.labels),
@@ -369,6 +369,21 @@ class Dispatcher:
                 external_url=self._external_url, reason=reason, created_at=now,
             )
             await self._enqueue(integ, notice, record, now)
+
+    async def _record_without_sending(self, k: tuple[str, str], record: NotificationRecord) -> None:
+        """Log a decision that sends nothing; a queued notice for the same key is stale and goes."""
+        queued = [i for i, item in self._outbox.items()
+                  if (item.group_key, item.payload.get("integration_key", "")) == k]
+        for item_id in queued:
+            if item_id not in self._inflight:
+                item = self._outbox[item_id]
+                await self._store.outbox_delete(item_id)
+                self._forget(item)
+        if any(i in self._inflight for i in queued):
+            self._deferred_log[k] = record   # written once the attempt in flight finishes, so it stays last
+            return
+        await self._store.log_notification(record)
+        self._delivered[k] = record
 
     async def _enqueue(self, integ: Integration, notice: Notice, record: NotificationRecord, now: float) -> None:
         k = (notice.group_key, integ.key)
@@ -449,6 +464,17 @@ class Dispatcher:
         finally:
             self._inflight.pop(item.id, None)
             self._wake.set()
+        k = (item.group_key, item.payload.get("integration_key", ""))
+        deferred = self._deferred_log.pop(k, None)
+        if deferred is not None:
+            try:
+                if item.id in self._outbox:
+                    await self._store.outbox_delete(item.id)
+                    self._forget(item)
+                await self._store.log_notification(deferred)
+                self._delivered[k] = deferred
+            except Exception:
+                log.exception("could not record notification log entry for %s", k)
 
     async def _attempt(self, item: OutboxItem) -> None:
         assert item.id is not None

@@ -256,3 +256,27 @@ async def test_notify_now_sends_at_once(hook, store):
     assert len(hook.requests) == 2
     assert hook.requests[1]["json"]["alerts"][0]["annotations"]["remediation_output"] == "restart failed: exit 1"
     await d.close()
+
+
+async def test_queued_firing_notice_dropped_when_resolved_and_send_resolved_off(hook, store):
+    clock = FakeClock(T0)
+    hook.script = [(503, {"Retry-After": "600"}, "")]
+    d = Dispatcher(config(f"http://127.0.0.1:{hook.port}/", send_resolved=False), store=store, clock=clock)
+    await fire(d, clock)
+    assert len(await store.outbox_all()) == 1                     # waiting 10 minutes to retry
+    await d.on_alerts([demo_alert(AlertState.RESOLVED, resolved_at=clock.now())], clock.now())
+    clock.advance(60)
+    await d.process_due()
+    assert await store.outbox_all() == []                         # stale firing news is not delivered
+    assert (await store.last_notification(GROUP_KEY, "oncall/webhook/0")).status == "resolved"
+    clock.advance(600)
+    await d.process_due()
+    assert len(hook.requests) == 1
+    # it fires again: a new firing notice goes out (the log does not think it was already told)
+    refired = Alert(labels=demo_alert().labels, annotations={}, state=AlertState.FIRING,
+                    active_at=clock.now(), fired_at=clock.now())
+    await d.on_alerts([refired], clock.now())
+    clock.advance(30)
+    await d.process_due()
+    assert len(hook.requests) == 2 and hook.requests[1]["json"]["status"] == "firing"
+    await d.close()

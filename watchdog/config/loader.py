@@ -39,6 +39,7 @@ class LoadedConfig:
     alerting_path: str | None = None            # the Alertmanager file, when one was used
     rule_groups: list[Any] = field(default_factory=list)
     remediation_specs: list[Any] = field(default_factory=list)
+    detector_specs: list[Any] = field(default_factory=list)
     warnings: list[ConfigError] = field(default_factory=list)
     rule_file_paths: list[str] = field(default_factory=list)
     remediation_file_paths: list[str] = field(default_factory=list)
@@ -221,6 +222,10 @@ def _load_included(doc: LocatedDoc, config: Config, base_dir: str, valid: set[st
             loaded.rule_groups = _call_loader(doc, "rule_files", load_rule_files, loaded.rule_file_paths, out)
     if "detector_files" in valid:
         loaded.detector_file_paths = _expand_all(doc, "detector_files", config.detector_files, base_dir, out)
+        if loaded.detector_file_paths:
+            from watchdog.detect.spec import load_detector_files
+
+            loaded.detector_specs = _call_loader(doc, "detector_files", load_detector_files, loaded.detector_file_paths, out)
     if "remediation_files" in valid:
         loaded.remediation_file_paths = _expand_all(doc, "remediation_files", config.remediation_files, base_dir, out)
         if loaded.remediation_file_paths:

@@ -385,7 +385,17 @@ class FileResult:
 
 
 def _mentions(expr: str, names: set[str]) -> bool:
-    return any(re.search(rf"(?<![a-zA-Z0-9_:]){re.escape(n)}", expr) for n in names)
+    if any(re.search(rf"(?<![a-zA-Z0-9_:]){re.escape(n)}(?![a-zA-Z0-9_:])", expr) for n in names):
+        return True
+    # a __name__ regex (`{__name__=~"data(_histogram)?"}`) that selects one of them
+    for pattern in re.findall(r'__name__\s*=~\s*"((?:[^"\\]|\\.)*)"', expr):
+        try:
+            rx = re.compile(f"(?:{pattern})\\Z")
+        except re.error:
+            continue
+        if any(rx.match(n) for n in names):
+            return True
+    return False
 
 
 def run_file(path: Path) -> FileResult:
@@ -402,10 +412,16 @@ def run_file(path: Path) -> FileResult:
             continue
         if cmd.kind == "load":
             histogram_metrics |= cmd.histogram_metrics
+            # a series defined twice in one load: the later definition wins at equal timestamps
+            merged: dict[Labels, dict[int, float]] = {}
             for labels, vals in cmd.series:
+                points = merged.setdefault(labels, {})
                 for i, v in enumerate(vals):
                     if v is not None:
-                        store.append(labels, v, round(i * cmd.step * 1000) / 1000)
+                        points[round(i * cmd.step * 1000)] = v
+            for labels, points in merged.items():
+                for ms in sorted(points):
+                    store.append(labels, points[ms], ms / 1000)
             continue
         case = cmd.case
         assert case is not None
@@ -434,7 +450,7 @@ def _skip_reason(case: Case, histogram_metrics: set[str]) -> str | None:
         return "native histograms"
     if histogram_metrics and _mentions(case.expr, histogram_metrics):
         return "native histograms"
-    if re.search(r"\b(histogram_(count|sum|avg|fraction|stddev|stdvar))\s*\(", case.expr):
+    if re.search(r"\b(histogram_(count|sum|avg|stddev|stdvar))\s*\(", case.expr):
         return "native histograms"
     if re.search(r"\b(limitk|limit_ratio)\s*\(", case.expr):
         return "limitk/limit_ratio (experimental)"

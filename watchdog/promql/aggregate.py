@@ -32,7 +32,10 @@ def kahan_sum(values: np.ndarray) -> float:
     if values.shape[0] == 0:
         return 0.0
     if np.isfinite(values).all():
-        return math.fsum(values.tolist())
+        try:
+            return math.fsum(values.tolist())
+        except OverflowError:  # the exact sum exceeds float64: Prometheus's Kahan sum gives ±Inf
+            pass
     return float(np.sum(values))
 
 
@@ -56,7 +59,9 @@ def quantile(q: float, values: np.ndarray) -> float:
         return -math.inf
     if q > 1:
         return math.inf
-    s = np.sort(values)
+    # NaN counts as the smallest value, as Prometheus sorts it
+    nan = np.isnan(values)
+    s = np.concatenate([values[nan], np.sort(values[~nan])]) if nan.any() else np.sort(values)
     n = s.shape[0]
     rank = q * (n - 1)
     lo = max(0, math.floor(rank))
@@ -68,6 +73,9 @@ def quantile(q: float, values: np.ndarray) -> float:
 def variance(values: np.ndarray) -> float:
     if values.shape[0] == 0:
         return math.nan
+    first = values[0]
+    if math.isfinite(first) and (values == first).all():
+        return 0.0  # exact, where a two-pass mean would leave rounding noise
     with np.errstate(all="ignore"):
         m = mean(values)
         return float(np.mean((values - m) ** 2))

@@ -202,6 +202,10 @@ def _vector_vector(node: Binary, lhs: Vector, rhs: Vector) -> Vector:
     drop_metric = (not is_cmp) or node.return_bool
     out = Vector()
     matched: dict = {}
+    one_to_one = node.card == "one-to-one"
+    if one_to_one and len(set(keys)) != len(keys):
+        # checked before comparison filtering, as Prometheus does
+        raise PromQLError("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)")
     for (mlabels, _, olabels, _), k, r, lval in zip(pairs, keys, res, lvals):
         if is_cmp:
             if node.return_bool:
@@ -213,14 +217,8 @@ def _vector_vector(node: Binary, lhs: Vector, rhs: Vector) -> Vector:
         else:
             value = r
         metric = _result_labels(node, mlabels, olabels, drop_metric)
-        if node.card == "one-to-one":
-            if k in matched:
-                raise PromQLError(
-                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
-                )
-            matched[k] = None
-        else:
-            seen = matched.setdefault(k, set())
+        if not one_to_one:
+            seen = matched.setdefault(k, set())  # noqa: E501
             if metric in seen:
                 raise PromQLError("multiple matches for labels: grouping labels must ensure unique matches")
             seen.add(metric)

@@ -47,6 +47,7 @@ class Evaluator:
         self.subquery_step = engine.subquery_step
         self.start = start
         self.end = end
+        self.step = 0.0
         self.not_before = not_before
         self.series_touched = 0
 
@@ -61,7 +62,7 @@ class Evaluator:
             base = self.end
         else:
             base = at.time
-        return base - offset
+        return _ms(base - offset) if offset else base
 
     def _floor(self, lo: float) -> float:
         nb = self.not_before
@@ -77,7 +78,7 @@ class Evaluator:
     def select_latest(self, node: VectorSelector, t: float) -> list[tuple[Labels, float, float]]:
         """(labels, sample time, value) per series visible to an instant selector at `t` (stale ones dropped)."""
         T = self.at_time(node.at, node.offset, t)
-        lo = self._floor(T - self.lookback)
+        lo = self._floor(_ms(T - self.lookback))
         groups = node.matcher_groups
         if len(groups) == 1:
             rows = self.store.latest(groups[0], lo, T)
@@ -98,7 +99,7 @@ class Evaluator:
 
     def select_range(self, node: VectorSelector, rng: float, t: float) -> Matrix:
         T = self.at_time(node.at, node.offset, t)
-        start = T - rng
+        start = _ms(T - rng)
         groups = node.matcher_groups
         if len(groups) == 1:
             rows = self.store.select(groups[0], self._floor(start), T)
@@ -195,6 +196,11 @@ class Evaluator:
         return out
 
 
+def _ms(x: float) -> float:
+    """Round to whole milliseconds (Prometheus's resolution) so window edges compare exactly with sample times."""
+    return round(x * 1000.0) / 1000.0
+
+
 def _kind(v) -> str:
     if isinstance(v, float):
         return "scalar"
@@ -280,6 +286,7 @@ class Engine:
         if end < start:
             raise PromQLError("end timestamp must not be before start time")
         ev = Evaluator(self, float(start), float(end), None)
+        ev.step = float(step)
         series: dict[Labels, list[tuple[float, float]]] = {}
         ms_step = round(step * 1000)
         ms = round(start * 1000)

@@ -15,8 +15,8 @@ from watchdog.promql import range_functions as rf
 from watchdog.promql.aggregate import quantile
 from watchdog.promql.ast import Aggregate, Binary, Call, Expr, MatrixSelector, Subquery, Unary, VectorSelector
 from watchdog.promql.errors import PromQLError
-from watchdog.promql.histogram import histogram_quantile
-from watchdog.promql.values import Matrix, Vector, drop_name, labels_from_sorted
+from watchdog.promql.histogram import histogram_fraction, histogram_quantile
+from watchdog.promql.values import Matrix, Vector, drop_name, format_float, labels_from_sorted
 from watchdog.tsdb.matchers import MatchOp, compile_anchored
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 NATIVE_HISTOGRAM_FUNCTIONS = {
-    "histogram_count", "histogram_sum", "histogram_avg", "histogram_fraction",
+    "histogram_count", "histogram_sum", "histogram_avg",
     "histogram_stddev", "histogram_stdvar",
 }
 UNSUPPORTED = {"info": "info() (experimental)", "limitk": "limitk", "limit_ratio": "limit_ratio"}
@@ -185,6 +185,32 @@ def _time(ev, node, t):
     return float(t)
 
 
+def _query_start(ev, node, t):
+    return float(ev.start)
+
+
+def _query_end(ev, node, t):
+    return float(ev.end)
+
+
+def _query_range(ev, node, t):
+    return float(ev.end - ev.start)
+
+
+def _query_step(ev, node, t):
+    return float(ev.step)
+
+
+def _min_of(ev, node, t):
+    a, b = _scalar_arg(ev, node, 0, t), _scalar_arg(ev, node, 1, t)
+    return math.nan if math.isnan(a) or math.isnan(b) else min(a, b)
+
+
+def _max_of(ev, node, t):
+    a, b = _scalar_arg(ev, node, 0, t), _scalar_arg(ev, node, 1, t)
+    return math.nan if math.isnan(a) or math.isnan(b) else max(a, b)
+
+
 def _pi(ev, node, t):
     return math.pi
 
@@ -335,14 +361,18 @@ def _absent_labels(arg: Expr) -> Labels:
         arg = arg.selector
     if not isinstance(arg, VectorSelector) or len(arg.matcher_groups) != 1:
         return Labels()
-    seen: dict[str, str] = {}
-    dup: set[str] = set()
+    # Prometheus's historic rule: the first `name="v"` sets the label, any later matcher on it removes it
+    out: dict[str, str] = {}
+    has: set[str] = set()
     for m in arg.matcher_groups[0]:
-        if m.op is MatchOp.EQ and m.name != METRIC_NAME:
-            if m.name in seen:
-                dup.add(m.name)
-            seen[m.name] = m.value
-    return Labels((k, v) for k, v in seen.items() if k not in dup)
+        if m.name == METRIC_NAME:
+            continue
+        if m.op is MatchOp.EQ and m.name not in has:
+            out[m.name] = m.value
+            has.add(m.name)
+        else:
+            out.pop(m.name, None)
+    return Labels(out.items())
 
 
 def _absent(ev, node, t):
@@ -363,6 +393,33 @@ def _histogram_quantile(ev, node, t):
     q = _scalar_arg(ev, node, 0, t)
     vec = ev.eval_vector(node.args[1], t)
     out = histogram_quantile(q, vec)
+    check_unique(out)
+    return out
+
+
+def _histogram_fraction(ev, node, t):
+    lower = _scalar_arg(ev, node, 0, t)
+    upper = _scalar_arg(ev, node, 1, t)
+    out = histogram_fraction(lower, upper, ev.eval_vector(node.args[2], t))
+    check_unique(out)
+    return out
+
+
+def _quantile_label(q: float) -> str:
+    s = format_float(q)
+    return s + ".0" if math.isfinite(q) and "." not in s else s
+
+
+def _histogram_quantiles(ev, node, t):
+    vec = ev.eval_vector(node.args[0], t)
+    label = _string_arg(ev, node, 1, t)
+    if not _LABEL_NAME.match(label):
+        raise PromQLError(f"invalid label name {label!r}")
+    out = Vector()
+    for i in range(2, len(node.args)):
+        q = _scalar_arg(ev, node, i, t)
+        for labels, v in histogram_quantile(q, vec):
+            out.append((labels.merged({label: _quantile_label(q)}), v))
     check_unique(out)
     return out
 
@@ -429,7 +486,9 @@ def _last_index_of(fn):
 _DISPATCH: dict[str, Callable] = {
     **{name: _math_call(fn) for name, fn in MATH.items()},
     "round": _round, "clamp": _clamp, "clamp_min": _clamp_min, "clamp_max": _clamp_max,
-    "time": _time, "pi": _pi, "vector": _vector, "scalar": _scalar, "timestamp": _timestamp,
+    "time": _time, "pi": _pi, "start": _query_start, "end": _query_end, "range": _query_range,
+    "step": _query_step, "min_of": _min_of, "max_of": _max_of, "histogram_quantiles": _histogram_quantiles,
+    "histogram_fraction": _histogram_fraction, "vector": _vector, "scalar": _scalar, "timestamp": _timestamp,
     **{name: _date_fn(part) for name, part in DATE_PARTS.items()},
     "sort": _sort(False), "sort_desc": _sort(True),
     "sort_by_label": _sort_by_label(False), "sort_by_label_desc": _sort_by_label(True),

@@ -79,6 +79,61 @@ def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
     return bucket_start + (bucket_end - bucket_start) * (rank / count)
 
 
+def bucket_fraction(lower: float, upper: float, buckets: list[tuple[float, float]]) -> float:
+    """Estimated fraction of observations between lower and upper (classic buckets, linear interpolation)."""
+    buckets = sorted(buckets, key=lambda b: b[0])
+    if not buckets or not math.isinf(buckets[-1][0]) or buckets[-1][0] < 0:
+        return math.nan
+    merged: list[list[float]] = []
+    for ub, c in buckets:
+        if merged and merged[-1][0] == ub:
+            merged[-1][1] += c
+        else:
+            merged.append([ub, c])
+    count = merged[-1][1]
+    if count == 0 or math.isnan(lower) or math.isnan(upper):
+        return math.nan
+    if lower >= upper:
+        return 0.0
+
+    def rank_at(v: float) -> float:
+        rank = 0.0
+        for i, (ub, c) in enumerate(merged):
+            lb = merged[i - 1][0] if i > 0 else (0.0 if ub > 0 else -math.inf)
+            if v <= lb:
+                return rank
+            if v < ub:
+                if math.isinf(lb):
+                    return c  # no interpolation inside an infinitely wide bucket
+                if math.isinf(ub):
+                    return rank
+                return rank + (c - rank) * (v - lb) / (ub - lb)
+            rank = c
+        return count
+
+    lo = min(rank_at(lower), count)
+    hi = min(rank_at(upper), count)
+    return (hi - lo) / count
+
+
+def _bucket_groups(vec: Vector) -> dict[Labels, list[tuple[float, float]]]:
+    groups: dict[Labels, list[tuple[float, float]]] = {}
+    for labels, x in vec:
+        le = labels.get("le", None)
+        if le is None:
+            continue
+        ub = _parse_le(le)
+        if ub is None:
+            continue
+        key = labels_from_sorted(p for p in labels if p[0] not in ("le", METRIC_NAME))
+        groups.setdefault(key, []).append((ub, x))
+    return groups
+
+
+def histogram_fraction(lower: float, upper: float, vec: Vector) -> Vector:
+    return Vector((k, bucket_fraction(lower, upper, b)) for k, b in _bucket_groups(vec).items())
+
+
 def histogram_quantile(q: float, vec: Vector) -> Vector:
     groups: dict[Labels, list[tuple[float, float]]] = {}
     for labels, x in vec:

@@ -109,6 +109,8 @@ def stddev(vals: np.ndarray) -> float:
 
 
 def mad(vals: np.ndarray) -> float:
+    if np.isnan(vals).any():
+        return math.nan
     med = quantile(0.5, vals)
     return quantile(0.5, np.abs(vals - med))
 

@@ -103,3 +103,13 @@ def test_select_many_series_is_fast_enough():
     got = s.select([Matcher("__name__", MatchOp.EQ, "m"), Matcher("mod", MatchOp.EQ, "3")], 0, 4)
     assert len(got) == 200
     assert all(isinstance(ts, np.ndarray) and len(ts) == 4 for _, ts, _ in got)
+
+
+def test_re2_scoped_flags_are_translated():
+    from watchdog.tsdb.matchers import translate_re2
+
+    assert translate_re2("a(?i)b|c") == "a(?i:b)|(?i:c)"
+    m = Matcher("x", MatchOp.RE, ".*((?i)DUC).*")
+    assert m.matches("production") and m.matches("PRODUCTION") and not m.matches("prod")
+    assert Matcher("x", MatchOp.RE, "a(?i)b|c").matches("C")
+    assert not Matcher("x", MatchOp.RE, "a(?i)b|c").matches("Ab")

@@ -292,14 +292,8 @@ class HttpProbe:
         ssl_param = self._ssl_param() if self._is_https else True
         if self._ssl_error:
             return self._result(False, mono() - start, self._ssl_error, status, length, expiry)
-        fresh: aiohttp.ClientSession | None = None
         try:
-            if t.fresh_connection:
-                fresh = session = aiohttp.ClientSession(
-                    connector=aiohttp.TCPConnector(force_close=True, limit=0), timeout=aiohttp.ClientTimeout(total=None)
-                )
-            else:
-                session = self._session()
+            session = self._session()
             async with asyncio.timeout(self._timeout):
                 async with session.request(
                     t.method,
@@ -323,9 +317,6 @@ class HttpProbe:
             reason = str(e)
         except (aiohttp.ClientError, ssl.SSLError, OSError, ValueError) as e:
             reason = describe_client_error(e)
-        finally:
-            if fresh is not None:
-                await fresh.close()
         duration = mono() - start
         if not reason and t.latency_threshold is not None and duration > t.latency_threshold:
             reason = f"latency {format_duration(duration)} over threshold {format_duration(t.latency_threshold)}"
@@ -378,6 +369,16 @@ class HttpProbe:
         return ""
 
     def _session(self) -> aiohttp.ClientSession:
+        if self.target.fresh_connection:
+            # this target's own session whose connector closes every connection after
+            # its response: a new TCP (and TLS) handshake per probe, without paying for
+            # a new session and connector object each time
+            if self._own is None or self._own.closed:
+                self._own = aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(force_close=True, limit=0, ttl_dns_cache=60),
+                    timeout=aiohttp.ClientTimeout(total=None),
+                )
+            return self._own
         if self._shared is not None:
             return self._shared
         if self._own is None or self._own.closed:

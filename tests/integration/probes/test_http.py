@@ -204,10 +204,14 @@ async def test_keepalive_reuses_connections_and_fresh_does_not(serve, clock):
         assert len(peers) == 1
         peers.clear()
         fresh = HttpProbe(http_target(f"{base}/", fresh_connection=True), clock=clock, session=session)
-        for _ in range(3):
-            assert (await fresh.probe()).success
+        try:
+            for _ in range(3):
+                assert (await fresh.probe()).success
+        finally:
+            await fresh.close()
         assert len(peers) == 3
     finally:
+        await probe.close()
         await session.close()
 
 

@@ -35,6 +35,10 @@ class Ewma:
         return self.n >= self.min_points
 
     def update(self, t: float, x: float) -> float:
+        return z_to_score(self.raw_update(t, x) * self.k)
+
+    def raw_update(self, t: float, x: float) -> float:
+        """|z| of x against the mean and deviation learned before it (0 during warm-up)."""
         n = self.n
         self.n = n + 1
         if n == 0:
@@ -48,9 +52,7 @@ class Ewma:
         a = self.alpha if n * self.alpha >= 1.0 else 1.0 / (n + 1)
         self.mean += a * d
         self.var = (1.0 - a) * (self.var + a * d * d)
-        if n < self.min_points:
-            return 0.0
-        return z_to_score(z * self.k)
+        return z if n >= self.min_points else 0.0
 
     def state(self) -> dict[str, Any]:
         return {"n": self.n, "mean": self.mean, "var": self.var}

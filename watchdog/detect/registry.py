@@ -25,6 +25,7 @@ ALGORITHMS: dict[str, str] = {
     "isolation_forest": "watchdog.detect.isoforest",
     "forecast": "watchdog.detect.forecast",
     "ensemble": "watchdog.detect.ensemble",
+    "knn": "watchdog.detect.knn",
 }
 
 

@@ -44,6 +44,12 @@ class RobustZ:
         floor = 1e-9 + 1e-6 * abs(med)
         return abs(x - med) / max(mad, floor)
 
+    def raw_update(self, t: float, x: float) -> float:
+        z = self.raw(x)
+        self.buf[self.n % self.p.window] = x
+        self.n += 1
+        return z
+
     def update(self, t: float, x: float) -> float:
         z = self.raw(x)
         self.buf[self.n % self.p.window] = x

@@ -51,10 +51,13 @@ def test_labels_and_aliases():
     assert r("{{ .ExternalLabels.cluster }}", external_labels={"cluster": "eu1"}) == "eu1"
 
 
-def test_missing_label_prints_no_value_like_prometheus():
-    assert r("[{{ $labels.nope }}]") == "[<no value>]"
-    # `index` returns the map's zero value instead
+def test_missing_label_is_empty_like_prometheus():
+    # Prometheus executes templates with missingkey=zero (checked against promtool 2.42)
+    assert r("[{{ $labels.nope }}]") == "[]"
     assert r("[{{ index $labels \"nope\" }}]") == "[]"
+    assert r('[{{ printf "%s" $labels.nope }}]') == "[]"
+    # a map of other values (args) gives nil, which prints as <no value>
+    assert r("[{{ (args 1).arg5 }}]") == "[<no value>]"
 
 
 def test_string_value():
@@ -120,6 +123,10 @@ def test_humanize_family(text, expected):
         ("%d", (1, 2), "1%!(EXTRA int=2)"),
         ("%.1f", (float("nan"),), "NaN"),
         ("%v", ({"a": "b", "c": "d"},), "map[a:b c:d]"),
+        ("%+v|%5v|%-5v|", (3.0, 1.5, 2), "3|  1.5|2    |"),
+        ("%08.3f|%+d|% d", (3.14159, 5, 7), "0003.142|+5| 7"),
+        ("%.3s|%8.3f", ("abcdef", 3.14159), "abc|   3.142"),
+        ("%c%c", (72, 105), "Hi"),
     ],
 )
 def test_printf_go_verbs(fmt, args, expected):
@@ -189,7 +196,8 @@ def test_query_functions():
     assert r('{{ query "up" | first | value }}', query=query) == "0"
     assert r('{{ with query "up" }}{{ . | first | label "instance" }}{{ end }}', query=query) == "i2"
     assert r('{{ range query "up" | sortByLabel "job" }}{{ .Labels.job }}={{ .Value }} {{ end }}', query=query) == "a=1 b=0 "
-    assert calls == ["up", "up", "up"]
+    assert r('{{ range query "up" }}{{ . }};{{ end }}', query=query) == "{map[__name__:up instance:i2 job:b] 0};{map[__name__:up instance:i1 job:a] 1};"
+    assert calls == ["up"] * 4
     with pytest.raises(TemplateError, match="first\\(\\) called on vector with no elements"):
         r('{{ query "x" | first | value }}', query=lambda e: [])
     with pytest.raises(TemplateError, match="boom"):
@@ -230,7 +238,8 @@ def test_check_rejects_bad_templates(text, message):
     [
         ('{{ humanize "x" }}', 'error calling humanize: strconv.ParseFloat: parsing "x": invalid syntax'),
         ("{{ .Nope }}", "can't evaluate field Nope"),
-        ("{{ $labels.job 1 }}", "can't give argument to non-function"),
+        ("{{ $labels.job 1 }}", "at <$labels.job 1>: job is not a method but has arguments"),
+        ('{{ 1 2 }}', "can't give argument to non-function 1"),
         ('{{ reReplaceAll "(" "" "x" }}', "error parsing regexp"),
         ('{{ index $labels 1 }}', "error calling index"),
     ],

@@ -69,6 +69,11 @@ def _line_col(text: str, pos: int) -> str:
     return f"{line}:{col}"
 
 
+def _line(text: str, pos: int) -> int:
+    """Go's parse errors name the line only."""
+    return text.count("\n", 0, pos) + 1
+
+
 def _split(text: str, name: str) -> list[tuple[str, str, int]]:
     """Text into [("text", s, pos) | ("action", inner, pos)], applying `{{-`/`-}}` trimming."""
     out: list[tuple[str, str, int]] = []
@@ -93,18 +98,18 @@ def _split(text: str, name: str) -> list[tuple[str, str, int]]:
         j = inner_start
         while True:
             if j >= len(text):
-                raise TemplateError(f"template: {name}:{_line_col(text, start)}: unclosed action")
+                raise TemplateError(f"template: {name}:{_line(text, start)}: unclosed action")
             c = text[j]
             if text.startswith("/*", j):
                 k = text.find("*/", j + 2)
                 if k < 0:
-                    raise TemplateError(f"template: {name}:{_line_col(text, j)}: unclosed comment")
+                    raise TemplateError(f"template: {name}:{_line(text, j)}: unclosed comment")
                 j = k + 2
                 continue
             if c in "\"'`":
                 m = _TOKEN_RE.match(text, j)
                 if not m or m.end() == j:
-                    raise TemplateError(f"template: {name}:{_line_col(text, j)}: unterminated quoted string")
+                    raise TemplateError(f"template: {name}:{_line(text, j)}: unterminated quoted string")
                 j = m.end()
                 continue
             if text.startswith("}}", j):
@@ -126,12 +131,12 @@ def _lex_action(text: str, inner: str, pos: int, name: str) -> list[_Tok]:
     stripped = inner.strip(_TRIM)
     if stripped.startswith("/*"):
         if not stripped.endswith("*/"):
-            raise TemplateError(f"template: {name}:{_line_col(text, pos)}: comment ends before closing delimiter")
+            raise TemplateError(f"template: {name}:{_line(text, pos)}: comment ends before closing delimiter")
         return [_Tok("comment", stripped, pos, False)]
     while i < len(inner):
         m = _TOKEN_RE.match(inner, i)
         if not m:
-            raise TemplateError(f"template: {name}:{_line_col(text, pos + i)}: unexpected {inner[i]!r} in command")
+            raise TemplateError(f"template: {name}:{_line(text, pos + i)}: unexpected {inner[i]!r} in command")
         kind = m.lastgroup or ""
         if kind == "space":
             glued = False
@@ -183,6 +188,7 @@ class _Func:
 class _Command:
     args: list[Any]
     pos: int
+    source: str = ""   # the command as written, for "at <...>" in errors
 
 
 @dataclass(slots=True)
@@ -231,7 +237,7 @@ class _Parser:
         self.t = 0
 
     def fail(self, pos: int, msg: str) -> TemplateError:
-        return TemplateError(f"template: {self.name}:{_line_col(self.text, pos)}: {msg}")
+        return TemplateError(f"template: {self.name}:{_line(self.text, pos)}: {msg}")
 
     def parse(self) -> list[Any]:
         body, stop = self.list_until(())
@@ -368,7 +374,7 @@ class _Parser:
             args.append(self.operand())
         if not args:
             raise self.fail(pos, "missing value for command")
-        return _Command(args, pos)
+        return _Command(args, pos, self.text[pos : self.peek().pos].strip())
 
     def operand(self) -> Any:
         tok = self.next()
@@ -464,16 +470,6 @@ def _parse_string(text: str, err: TemplateError) -> Any:
 # --------------------------------------------------------------------------- interpreter
 
 
-class _Missing:
-    """A map lookup that found nothing (Go's invalid reflect.Value): prints "<no value>"."""
-
-    def __repr__(self) -> str:
-        return "<no value>"
-
-
-MISSING = _Missing()
-
-
 @dataclass(frozen=True, slots=True)
 class QuerySample:
     """What `query` returns per element (Prometheus's template `sample`: .Labels, .Value)."""
@@ -509,9 +505,11 @@ class _Exec:
         self.out: list[str] = []
         self.size = 0
         self.steps = 0
+        self.current: _Command | None = None
 
     def fail(self, pos: int, msg: str) -> TemplateError:
-        return TemplateError(f"template: {self.name}:{_line_col(self.text, pos)}: executing \"{self.name}\": {msg}")
+        at = f" at <{self.current.source}>" if self.current is not None and self.current.source else ""
+        return TemplateError(f"template: {self.name}:{_line_col(self.text, pos)}: executing \"{self.name}\"{at}: {msg}")
 
     def write(self, s: str) -> None:
         self.size += len(s)
@@ -557,7 +555,7 @@ class _Exec:
             items = list(enumerate(value))
         elif isinstance(value, int) and not isinstance(value, bool):
             items = [(i, i) for i in range(value)]
-        elif value is None or value is MISSING:
+        elif value is None:
             items = []
         else:
             raise self.fail(node.pipe.pos, f"range can't iterate over {go_sprint_value(value)}")
@@ -599,6 +597,13 @@ class _Exec:
         return value
 
     def command(self, cmd: _Command, dot: Any, final: Any) -> Any:
+        outer, self.current = self.current, cmd
+        try:
+            return self._command(cmd, dot, final)
+        finally:
+            self.current = outer
+
+    def _command(self, cmd: _Command, dot: Any, final: Any) -> Any:
         first = cmd.args[0]
         if isinstance(first, _Func):
             if first.name in ("and", "or"):
@@ -613,6 +618,8 @@ class _Exec:
             except (TypeError, ValueError, KeyError, IndexError, re.error, OverflowError, ZeroDivisionError) as e:
                 raise self.fail(cmd.pos, f"error calling {first.name}: {_go_error(e)}") from None
         if len(cmd.args) > 1 or final is not _NOARG:
+            if isinstance(first, (_Var, _Field, _Chain)) and first.fields:
+                raise self.fail(cmd.pos, f"{first.fields[-1]} is not a method but has arguments")
             raise self.fail(cmd.pos, f"can't give argument to non-function {_describe(first)}")
         return self.arg(first, dot, cmd.pos)
 
@@ -632,7 +639,7 @@ class _Exec:
         if isinstance(node, _Const):
             return node.value
         if isinstance(node, _Var):
-            value: Any = MISSING
+            value: Any = None
             for name, v in reversed(self.vars):
                 if name == node.name:
                     value = v
@@ -655,10 +662,11 @@ class _Exec:
         for name in names:
             path += "." + name
             if isinstance(value, Mapping):
-                value = value.get(name, MISSING)
+                # Prometheus runs templates with missingkey=zero: a missing label is ""
+                value = value.get(name, "" if _is_label_map(value) else None)
             elif isinstance(value, (QuerySample, AlertTemplateData)) and name in value.__dataclass_fields__:
                 value = getattr(value, name)
-            elif value is None or value is MISSING:
+            elif value is None:
                 raise self.fail(pos, f"nil pointer evaluating {path}")
             else:
                 raise self.fail(pos, f"can't evaluate field {name} in type {go_type(value)}")
@@ -684,7 +692,7 @@ def _go_error(e: Exception) -> str:
 
 def truth(value: Any) -> bool:
     """Go's template truth: false, 0, nil, empty string/map/slice are false."""
-    if value is None or value is MISSING or value is _NOARG:
+    if value is None or value is _NOARG:
         return False
     if isinstance(value, (bool, int, float, str, Mapping, list, tuple)):
         return bool(value)
@@ -730,7 +738,10 @@ def render(
     if "{{" not in text:
         return text
     variables = frozenset(_STANDARD_VARS | {"$" + k for k in extra})
-    nodes = _parse(text, name, variables)
+    try:
+        nodes = _parse(text, name, variables)
+    except TemplateError as e:
+        raise TemplateError(f"error parsing template {name}: {e}") from None
     labels = dict(labels)
     ext = dict(external_labels)
     data = AlertTemplateData(labels, ext, external_url, value)
@@ -739,7 +750,10 @@ def render(
     ex = _Exec(text, name, funcs)
     ex.vars = [("$", data), ("$labels", labels), ("$externalLabels", ext), ("$externalURL", external_url), ("$value", value)]
     ex.vars.extend(("$" + k, v) for k, v in extra.items())
-    ex.run(nodes, data)
+    try:
+        ex.run(nodes, data)
+    except TemplateError as e:
+        raise TemplateError(f"error executing template {name}: {e}") from None
     return "".join(ex.out)
 
 
@@ -761,7 +775,7 @@ def _make_query(query: Callable[[str], list[Sample]] | None) -> Callable[[str], 
 
 
 def go_type(v: Any) -> str:
-    if v is None or v is MISSING:
+    if v is None:
         return "<nil>"
     if isinstance(v, bool):
         return "bool"
@@ -775,6 +789,8 @@ def go_type(v: Any) -> str:
         return "*template.sample"
     if isinstance(v, GoTime):
         return "*time.Time"
+    if isinstance(v, AlertTemplateData):
+        return "struct { Labels map[string]string; ExternalLabels map[string]string; ExternalURL string; Value float64 }"
     if isinstance(v, Mapping):
         return "map[string]string" if all(isinstance(x, str) for x in v.values()) else "map[string]interface {}"
     if isinstance(v, (list, tuple)):
@@ -843,7 +859,7 @@ class GoTime:
 
 def go_sprint_value(v: Any) -> str:
     """How text/template prints a value (fmt.Fprint)."""
-    if v is None or v is MISSING or v is _NOARG:
+    if v is None or v is _NOARG:
         return "<no value>"
     if isinstance(v, str):
         return v
@@ -857,13 +873,17 @@ def go_sprint_value(v: Any) -> str:
         return "map[" + " ".join(f"{k}:{_inner(v[k])}" for k in sorted(v)) + "]"
     if isinstance(v, (list, tuple)):
         return "[" + " ".join(_inner(x) for x in v) + "]"
-    if isinstance(v, QuerySample):
-        return "&{" + _inner(v.Labels) + " " + _inner(v.Value) + "}"
+    if isinstance(v, QuerySample):   # Go prints the struct a *sample points to
+        return "{" + _inner(v.Labels) + " " + _inner(v.Value) + "}"
     return str(v)
 
 
+def _is_label_map(v: Mapping[str, Any]) -> bool:
+    return all(isinstance(x, str) for x in v.values())
+
+
 def _inner(v: Any) -> str:
-    return "<nil>" if v is None or v is MISSING else go_sprint_value(v)
+    return "<nil>" if v is None else go_sprint_value(v)
 
 
 def go_quote(s: str) -> str:
@@ -918,8 +938,10 @@ def _pad(s: str, flags: str, width: str | None) -> str:
 
 
 def _format_one(flags: str, width: str | None, prec: str | None, verb: str, a: Any) -> str:
+    if verb == "v":   # Go: %+v and %#v change how structs print, never a number's sign
+        flags = flags.replace("+", "").replace("#", "")
     spec = "%" + flags + (width or "") + ("." + prec if prec is not None else "")
-    bad = f"%!{verb}(<nil>)" if a is None or a is MISSING else f"%!{verb}({go_type(a)}={_inner(a)})"
+    bad = f"%!{verb}(<nil>)" if a is None else f"%!{verb}({go_type(a)}={_inner(a)})"
     if isinstance(a, bool):
         return _pad("true" if a else "false", flags, width) if verb in "vt" else bad
     if isinstance(a, int):
@@ -950,7 +972,7 @@ def _format_one(flags: str, width: str | None, prec: str | None, verb: str, a: A
             h = a.encode().hex()
             return _pad(h.upper() if verb == "X" else h, flags, width)
         return bad
-    if verb in "vs" and a is not None and a is not MISSING:
+    if verb in "vs" and a is not None:
         return _pad(go_sprint_value(a), flags, width)
     return bad
 
@@ -976,7 +998,7 @@ def _to_float(v: Any) -> float:
 
 
 def _str(v: Any, what: str = "string") -> str:
-    if v is None or v is MISSING:
+    if v is None:
         raise TypeError(f"invalid value; expected {what}")
     if not isinstance(v, str):
         raise TypeError(f"wrong type for value; expected {what}; got {go_type(v)}")
@@ -1113,7 +1135,7 @@ def _compile(pattern: str) -> re.Pattern[str]:
     try:
         return re.compile(pattern)
     except re.error as e:
-        raise ValueError(f"error parsing regexp: {e.msg}: `{pattern}`") from None
+        raise ValueError(f"regexp: Compile(`{pattern}`): error parsing regexp: {e.msg}: `{pattern}`") from None
 
 
 def _match(pattern: Any, text: Any) -> bool:
@@ -1135,9 +1157,7 @@ def _kind(v: Any) -> str | None:
 def _eq(a: Any, *others: Any) -> bool:
     if not others:
         raise TypeError("missing argument for comparison")
-    a = None if a is MISSING else a
     for b in others:
-        b = None if b is MISSING else b
         if a is None or b is None:
             if a is None and b is None:
                 return True

@@ -84,7 +84,7 @@ def test_labels_and_annotations():
         "job": "blackbox",
         "severity": "critical",
         "team": "web",
-        "empty": "%!s(<nil>)x",
+        "empty": "x",
     }
     assert a.annotations == {"summary": "demo down (0)"}
 
@@ -102,7 +102,7 @@ def test_template_error_goes_into_annotation_and_evaluation_continues():
     r = rule(annotations={"summary": "{{ humanize \"abc\" }}", "ok": "fine {{ $value }}"})
     (t, res), = run(r, [[sample()]])
     a = only(res)
-    assert a.annotations["summary"].startswith("<error expanding template: template: ")
+    assert a.annotations["summary"].startswith("<error expanding template: error executing template template: template: template:1:4: ")
     assert "strconv.ParseFloat" in a.annotations["summary"]
     assert a.annotations["ok"] == "fine 0"
     assert len(res.template_errors) == 1 and res.error is None

@@ -138,7 +138,7 @@ async def test_template_error_lands_in_annotation_and_health(fake_clock):
     h = Harness([RuleGroup("g", "f", 10.0, rules=(rule,))], MemoryStore(), fake_clock)
     await h.tick(0, T0)
     (alert,) = h.manager.alerts()
-    assert alert.annotations["summary"].startswith("<error expanding template: template: __alert_T:")
+    assert alert.annotations["summary"].startswith("<error expanding template: error executing template __alert_T: template: __alert_T:1:4: executing \"__alert_T\" at <humanize $labels.target>: ")
     assert alert.state is AlertState.FIRING
     rule_health = h.manager.health()[0]["rules"][0]
     assert rule_health["health"] == "err" and rule_health["last_error"].startswith("template: ")

@@ -174,16 +174,18 @@ class Dispatcher:
     # -- the loop -------------------------------------------------------------
     async def run(self) -> None:
         """Flush due groups and deliver due outbox items until cancelled."""
-        await self._ensure_loaded()
         try:
             while True:
                 self._wake.clear()
                 now = self._clock.now()
+                delay_floor = 0.0
                 try:
+                    await self._ensure_loaded()
                     await self._tick(now)
-                except Exception:  # a store hiccup must not end the loop
+                except Exception:  # a store hiccup must not end the loop, nor spin it
                     log.exception("notification dispatcher tick failed")
-                await self._wait(self._next_wake(now) - now)
+                    delay_floor = 1.0
+                await self._wait(max(delay_floor, self._next_wake(now) - now))
         finally:
             await self._outbox.cancel_inflight()
 

@@ -104,3 +104,15 @@ def test_parse_retry_after():
     assert parse_retry_after("soon", T0) is None
     assert parse_retry_after("Tue, 14 Nov 2023 22:13:50 GMT", T0) == 30.0
     assert parse_retry_after("Tue, 14 Nov 2023 22:00:00 GMT", T0) == 0.0
+
+
+def test_insecure_skip_verify_is_logged_once_per_receiver(caplog):
+    from watchdog.notify.webhook import WebhookNotifier
+
+    caplog.set_level(logging.WARNING, logger="watchdog.notify")
+    for _ in range(3):
+        WebhookNotifier(receiver="insecure-test", url="https://h/secret-path", insecure_skip_verify=True)
+    WebhookNotifier(receiver="secure-test", url="https://h/secret-path")
+    warnings = [r.getMessage() for r in caplog.records if "verification is disabled" in r.getMessage()]
+    assert warnings == ["receiver insecure-test: webhook TLS certificate verification is disabled (insecure_skip_verify)"]
+    assert all("secret-path" not in r.getMessage() for r in caplog.records)

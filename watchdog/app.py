@@ -182,8 +182,14 @@ class Daemon:
         except Exception as exc:  # a locked, corrupt or unwritable database
             raise StartupError(f"cannot open the store at {config.storage.path}: {exc}") from None
         log.info("store open: %s", config.storage.path)
-        self._build(loaded)
-        await self._rules.restore()
+        if loaded.alerting is None:
+            log.warning("no alerting configured: alerts are evaluated and recorded but sent nowhere")
+        try:
+            self._build(loaded)
+            await self._rules.restore()
+        except Exception as exc:  # a component refusing its (validated) config is a failed start, not a crash
+            log.error("building the daemon failed", exc_info=True)
+            raise StartupError(f"building the daemon failed: {type(exc).__name__}: {exc}") from None
         host, port = parse_listen(config.api.listen)
         self._api = ApiServer(self, host, port)
         try:
@@ -218,7 +224,7 @@ class Daemon:
             default_interval=config.global_.scrape_interval, default_timeout=config.global_.scrape_timeout,
         )
         self._dispatcher = Dispatcher(
-            loaded.alerting, store=self._store, clock=self.clock,
+            _alerting_or_blackhole(loaded), store=self._store, clock=self.clock,
             external_url=config.api.external_url or "", external_labels=external_labels,
         )
         self._remediator = Remediator(
@@ -388,7 +394,7 @@ class Daemon:
         try:
             # The dispatcher builds its receivers first and raises without changing anything on error,
             # so it goes first; the other swaps cannot fail on a validated config.
-            self._dispatcher.update_config(new.alerting)
+            self._dispatcher.update_config(_alerting_or_blackhole(new))
         except Exception as exc:
             return await self._reload_failed(now, [f"{self.config_path}: alerting: {type(exc).__name__}: {exc}"])
         self._scheduler.update_targets(new.targets)
@@ -425,6 +431,15 @@ class Daemon:
             await self._store.append_event(Event(now, kind, data))
         except Exception as exc:
             log.warning("could not record %s on the timeline: %s", kind, exc)
+
+
+def _alerting_or_blackhole(loaded: LoadedConfig) -> Any:
+    """The alerting config; without one, a root route to a receiver with no integrations (Alertmanager's blackhole)."""
+    if loaded.alerting is not None:
+        return loaded.alerting
+    from watchdog.alerting.config import AlertingConfig
+
+    return AlertingConfig.model_validate({"route": {"receiver": "blackhole"}, "receivers": [{"name": "blackhole"}]})
 
 
 def _group_view(g: Any) -> RuleGroupView:

@@ -127,3 +127,23 @@ rule_files:""")
 
     daemon.signal(signal.SIGTERM)
     assert daemon.proc.wait(DRAIN_BOUND + 5) == 0
+
+
+@pytest.mark.parametrize("broken, expected", [
+    ("targets:\n  - {name: demo, type: http, interval: 1s}\nbogus: 1\n", ["targets[0]", "bogus"]),
+    ("storage: {path: ./db-is-a-directory}\n", ["cannot open the store"]),
+])
+def test_failed_start_exits_1_with_reasons(tmp_path, broken, expected):
+    import subprocess
+    import sys
+
+    (tmp_path / "db-is-a-directory").mkdir()
+    config = tmp_path / "config.yaml"
+    config.write_text(f'api: {{listen: "127.0.0.1:{free_port()}"}}\n' + broken)
+    result = subprocess.run([sys.executable, "-m", "watchdog.cli", "run", "-c", str(config)],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1, result.stderr
+    for text in expected:
+        assert text in result.stderr, result.stderr
+    assert "start failed" in result.stderr
+    assert "Traceback" not in result.stderr

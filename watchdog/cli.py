@@ -24,19 +24,26 @@ def _load(module: str) -> object:
     return importlib.import_module(module)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only the chosen subcommand's module is imported.
+
+    Importing every subsystem just to print help would make one broken or heavy
+    module (scikit-learn for backtests) break or slow `watchdog check`.
+    """
     parser = argparse.ArgumentParser(prog="watchdog", description="Monitoring and self-healing daemon.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text)
-        mod = _load(module)
-        getattr(mod, "add_arguments")(p)
         p.set_defaults(_module=module)
+        if name == command:
+            getattr(_load(module), "add_arguments")(p)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command if command in COMMANDS else None)
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse exits 2 on usage errors, 0 on --help

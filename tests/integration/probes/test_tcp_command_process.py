@@ -177,7 +177,7 @@ async def test_process_by_pidfile_and_restart_counted(clock, tmp_path):
         r = await probe.probe()
         s = series(r)
         assert r.success and s["process_up"] == 1 and s["process_restarts_total"] == 0
-        assert s["process_resident_memory_bytes"] > 1 << 20 and s["process_cpu_seconds_total"] >= 0
+        assert s["process_resident_memory_bytes"] > 0 and s["process_cpu_seconds_total"] >= 0
         child.kill()
         child.wait()
         r = await probe.probe()

@@ -78,3 +78,17 @@ def test_promqltest_totals() -> None:
     print(f"\npromqltest main: passed={passed} failed={failed} skipped={skipped}")
     assert passed >= MIN_PASSED
     assert failed <= len(expected_failures())
+
+
+@pytest.mark.shared
+def test_promqltest_batch_path_matches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The vectorised range-function path (used for large vectors) gives the same outcomes on every case."""
+    from watchdog.promql import functions
+
+    base = _dir()
+    names = ["functions.test", "at_modifier.test", "staleness.test", "subquery.test", "aggregators.test"]
+    exact = {n: runner.run_file(base / n) for n in names}
+    monkeypatch.setattr(functions, "BATCH_MIN_SERIES", 0)
+    for n in names:
+        batched = runner.run_file(base / n)
+        assert sorted(batched.passed) == sorted(exact[n].passed), n

@@ -102,22 +102,24 @@ class Evaluator:
         start = _ms(T - rng)
         groups = node.matcher_groups
         if len(groups) == 1:
-            rows = self.store.select(groups[0], self._floor(start), T)
+            rows = self.store.select_flagged(groups[0], self._floor(start), T)
         else:
             seen: dict[Labels, tuple] = {}
             for g in groups:
-                for row in self.store.select(g, self._floor(start), T):
+                for row in self.store.select_flagged(g, self._floor(start), T):
                     seen.setdefault(row[0], row)
             rows = list(seen.values())
         self._count(len(rows))
         out = Matrix(range_start=start, range_end=T)
-        for labels, ts, vals in rows:
-            keep = not_stale_mask(vals)
-            if not keep.all():
-                ts, vals = ts[keep], vals[keep]
-                if ts.shape[0] == 0:
-                    continue
-            out.append((labels, ts, vals))
+        append = out.append
+        for labels, ts, vals, may_hold_stale in rows:
+            if may_hold_stale:
+                keep = not_stale_mask(vals)
+                if not keep.all():
+                    ts, vals = ts[keep], vals[keep]
+                    if ts.shape[0] == 0:
+                        continue
+            append((labels, ts, vals))
         return out
 
     # -- evaluation --------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from watchdog.model import METRIC_NAME, Labels
+from watchdog.promql import batch
 from watchdog.promql import range_functions as rf
 from watchdog.promql.aggregate import quantile
 from watchdog.promql.ast import Aggregate, Binary, Call, Expr, MatrixSelector, Subquery, Unary, VectorSelector
@@ -136,9 +137,48 @@ def _matrix_arg(ev, node: Call, i: int, t: float) -> Matrix:
     return v
 
 
-def _over_matrix(fn, keep_name: bool = False):
+# Below this many series the per-series (exact-summation) path is used; above, the numpy batch path.
+BATCH_MIN_SERIES = 64
+
+
+def _batched(m: Matrix, name: str, keep_name: bool) -> Vector | None:
+    p = batch.Packed(m)
+    valid = None
+    if name in ("rate", "increase", "delta"):
+        values, valid = batch.extrapolated_rate(m, p, name != "delta", name == "rate")
+    elif name in ("irate", "idelta"):
+        values, valid = batch.instant_rate(p, name == "irate")
+    elif name == "changes":
+        values = batch.changes(p)
+    elif name == "resets":
+        values = batch.resets(p)
+    else:
+        values = batch.over_time(name, p)
+        if values is None:
+            return None
+    vals = values.tolist()
+    if valid is None:
+        out = Vector(
+            ((labels if keep_name else drop_name(labels)), v) for (labels, _, _), v in zip(m, vals)
+        )
+    else:
+        out = Vector(
+            ((labels if keep_name else drop_name(labels)), v)
+            for (labels, _, _), v, ok in zip(m, vals, valid.tolist())
+            if ok
+        )
+    if not keep_name:
+        check_unique(out)
+    return out
+
+
+def _over_matrix(fn, keep_name: bool = False, name: str = ""):
     def impl(ev, node, t):
         m = _matrix_arg(ev, node, 0, t)
+        if name and m and len(m) >= BATCH_MIN_SERIES:
+            out = _batched(m, name, keep_name)
+            if out is not None:
+                return out
         out = Vector()
         for labels, ts, vals in m:
             r = fn(m, ts, vals)
@@ -495,15 +535,15 @@ _DISPATCH: dict[str, Callable] = {
     "label_replace": _label_replace, "label_join": _label_join,
     "absent": _absent, "absent_over_time": _absent_over_time,
     "histogram_quantile": _histogram_quantile,
-    "rate": _over_matrix(lambda m, ts, v: rf.extrapolated_rate(m, ts, v, True, True)),
-    "increase": _over_matrix(lambda m, ts, v: rf.extrapolated_rate(m, ts, v, True, False)),
-    "delta": _over_matrix(lambda m, ts, v: rf.extrapolated_rate(m, ts, v, False, False)),
-    "irate": _over_matrix(lambda m, ts, v: rf.instant_rate(ts, v, True)),
-    "idelta": _over_matrix(lambda m, ts, v: rf.instant_rate(ts, v, False)),
+    "rate": _over_matrix(lambda m, ts, v: rf.extrapolated_rate(m, ts, v, True, True), name="rate"),
+    "increase": _over_matrix(lambda m, ts, v: rf.extrapolated_rate(m, ts, v, True, False), name="increase"),
+    "delta": _over_matrix(lambda m, ts, v: rf.extrapolated_rate(m, ts, v, False, False), name="delta"),
+    "irate": _over_matrix(lambda m, ts, v: rf.instant_rate(ts, v, True), name="irate"),
+    "idelta": _over_matrix(lambda m, ts, v: rf.instant_rate(ts, v, False), name="idelta"),
     "deriv": _over_matrix(_deriv),
     "predict_linear": _predict_linear,
-    "changes": _over_matrix(lambda m, ts, v: rf.changes(v)),
-    "resets": _over_matrix(lambda m, ts, v: rf.resets(v)),
+    "changes": _over_matrix(lambda m, ts, v: rf.changes(v), name="changes"),
+    "resets": _over_matrix(lambda m, ts, v: rf.resets(v), name="resets"),
     "quantile_over_time": _quantile_over_time,
     "double_exponential_smoothing": _double_exponential_smoothing,
     "ts_of_min_over_time": _over_matrix(_ts_of(_last_index_of(np.nanmin))),
@@ -511,7 +551,9 @@ _DISPATCH: dict[str, Callable] = {
     "ts_of_last_over_time": _over_matrix(lambda m, ts, v: float(ts[-1])),
     "ts_of_first_over_time": _over_matrix(lambda m, ts, v: float(ts[0])),
     **{
-        name: _over_matrix(lambda m, ts, v, fn=fn: fn(v), keep_name=name in ("last_over_time", "first_over_time"))
+        name: _over_matrix(
+            lambda m, ts, v, fn=fn: fn(v), keep_name=name in ("last_over_time", "first_over_time"), name=name
+        )
         for name, fn in rf.OVER_TIME.items()
     },
 }

@@ -14,7 +14,7 @@ class SeriesBuffer:
     the logical sequence is `ts[head:cap] + ts[0:head]` once the ring has wrapped.
     """
 
-    __slots__ = ("ts", "vals", "head", "count", "max_samples", "last_t")
+    __slots__ = ("ts", "vals", "head", "count", "max_samples", "last_t", "may_hold_stale")
 
     def __init__(self, max_samples: int) -> None:
         cap = max(1, min(_INITIAL_CAPACITY, max_samples))
@@ -24,11 +24,15 @@ class SeriesBuffer:
         self.count = 0
         self.max_samples = max_samples
         self.last_t = float("-inf")
+        # set once a NaN (possibly a staleness marker) is stored, so readers can skip the stale scan otherwise
+        self.may_hold_stale = False
 
     def append(self, t: float, v: float) -> bool:
         """Add a sample; False (and nothing stored) when `t` is not after the last sample."""
         if t <= self.last_t:
             return False
+        if v != v:
+            self.may_hold_stale = True
         cap = self.ts.shape[0]
         if self.count == cap:
             if cap < self.max_samples:
@@ -74,21 +78,37 @@ class SeriesBuffer:
         return np.concatenate([s[0] for s in segs]), np.concatenate([s[1] for s in segs])
 
     def window(self, start: float, end: float) -> tuple[np.ndarray, np.ndarray]:
-        """Copies of the samples with start < t <= end (left-open, as Prometheus 3)."""
+        """The samples with start < t <= end (left-open, as Prometheus 3).
+
+        Read-only views when the window does not cross the ring's wrap point:
+        valid until the next append to this series (callers use them at once).
+        """
+        if self.count == 0 or self.last_t <= start:
+            return _EMPTY, _EMPTY
+        cap = self.ts.shape[0]
+        head = self.head
+        end_i = head + self.count
+        if end_i <= cap:
+            ts = self.ts[head:end_i]
+            lo = ts.searchsorted(start, "right")
+            hi = ts.searchsorted(end, "right") if end < self.last_t else ts.shape[0]
+            if hi <= lo:
+                return _EMPTY, _EMPTY
+            return ts[lo:hi], self.vals[head + lo : head + hi]
         out_t: list[np.ndarray] = []
         out_v: list[np.ndarray] = []
         for ts, vals in self._segments():
             if ts.shape[0] == 0 or ts[-1] <= start or ts[0] > end:
                 continue
-            lo = int(np.searchsorted(ts, start, side="right"))
-            hi = int(np.searchsorted(ts, end, side="right"))
+            lo = ts.searchsorted(start, "right")
+            hi = ts.searchsorted(end, "right")
             if hi > lo:
                 out_t.append(ts[lo:hi])
                 out_v.append(vals[lo:hi])
         if not out_t:
             return _EMPTY, _EMPTY
         if len(out_t) == 1:
-            return out_t[0].copy(), out_v[0].copy()
+            return out_t[0], out_v[0]
         return np.concatenate(out_t), np.concatenate(out_v)
 
     def latest(self, start: float, end: float) -> tuple[float, float] | None:

@@ -171,6 +171,18 @@ class SeriesStore:
                 out.append((s.labels, ts, vals))
         return out
 
+    def select_flagged(
+        self, matchers: Sequence[Matcher], start: float, end: float
+    ) -> list[tuple[Labels, np.ndarray, np.ndarray, bool]]:
+        """As select(), plus whether each window may hold a NaN/staleness marker (False: it surely does not)."""
+        out = []
+        for s in self._candidates(matchers):
+            buf = s.buf
+            ts, vals = buf.window(start, end)
+            if ts.shape[0]:
+                out.append((s.labels, ts, vals, buf.may_hold_stale))
+        return out
+
     def latest(self, matchers: Sequence[Matcher], start: float, end: float) -> list[tuple[Labels, float, float]]:
         """(labels, t, value) of the newest sample with start < t <= end of each matching series.
 

@@ -7,31 +7,11 @@ Tests that need PostgreSQL/Prometheus skip unless WATCHDOG_REQUIRE_SERVICES=1.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-
-
-def require_shared() -> Path:
-    """Return the ../shared path, or skip/fail as the environment asks."""
-    if SHARED.is_dir():
-        return SHARED
-    if os.environ.get("WATCHDOG_REQUIRE_SHARED") == "1":
-        pytest.fail(f"{SHARED} is absent but WATCHDOG_REQUIRE_SHARED=1")
-    pytest.skip(f"{SHARED} is absent (a user's clone has no ../shared)")
-
-
-def require_service(name: str, available: bool, why: str) -> None:
-    """Skip (or fail under WATCHDOG_REQUIRE_SERVICES=1) when a loopback service is missing."""
-    if available:
-        return
-    if os.environ.get("WATCHDOG_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{name} is required (WATCHDOG_REQUIRE_SERVICES=1) but unavailable: {why}")
-    pytest.skip(f"{name} unavailable: {why}")
+from watchdog.testing.env import ROOT, SHARED, require_service, require_shared  # noqa: F401 (re-exported)
 
 
 @pytest.fixture

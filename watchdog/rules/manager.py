@@ -364,6 +364,8 @@ class RuleManager:
         return out
 
     def health(self) -> list[dict]:
+        """Per group (snake_case keys: name, file, interval, health, last_error, last_evaluation,
+        last_duration) with its `rules` in Prometheus's /api/v1/rules shape."""
         out = []
         for gs in self._groups:
             rules = [_rule_view(rs) for rs in gs.rules]
@@ -376,7 +378,7 @@ class RuleManager:
                 "limit": gs.group.limit,
                 "query_offset": gs.group.query_offset,
                 "health": ("err" if errors else "ok") if evaluated else "unknown",
-                "last_error": errors[0]["last_error"] if errors else "",
+                "last_error": errors[0]["lastError"] if errors else "",
                 "last_evaluation": gs.last_evaluation,
                 "last_duration": gs.last_duration,
                 "rules": rules,
@@ -392,6 +394,9 @@ class RuleManager:
 
 
 def _rule_view(rs: _RuleState) -> dict:
+    """One rule as Prometheus's /api/v1/rules shows it (its field names), plus our `identity`."""
+    from watchdog.api.format import alert_json, rfc3339
+
     rule = rs.rule
     view: dict[str, Any] = {
         "name": rule.name,
@@ -400,17 +405,17 @@ def _rule_view(rs: _RuleState) -> dict:
         "query": rule.expr,
         "labels": dict(rule.labels),
         "health": rs.health,
-        "last_error": rs.last_error,
-        "last_evaluation": rs.last_evaluation,
-        "last_duration": rs.last_duration,
+        "lastError": rs.last_error,
+        "evaluationTime": rs.last_duration,
+        "lastEvaluation": rfc3339(rs.last_evaluation),
     }
     if isinstance(rule, AlertingRule):
         active = [a for a in rs.alerts.values() if a.state is not AlertState.RESOLVED]
         view.update({
             "duration": rule.for_,
-            "keep_firing_for": rule.keep_firing_for,
+            "keepFiringFor": rule.keep_firing_for,
             "annotations": dict(rule.annotations),
             "state": "firing" if any(a.state is AlertState.FIRING for a in active) else ("pending" if active else "inactive"),
-            "alerts": len(active),
+            "alerts": [alert_json(a.to_alert(rule.identity)) for a in active],
         })
     return view

@@ -129,6 +129,10 @@ async def test_failing_rule_is_recorded_and_others_still_run(fake_clock):
     assert group["health"] == "err" and "same labelset" in group["last_error"]
     assert [r["health"] for r in group["rules"]] == ["err", "ok"]
     assert group["rules"][1]["state"] == "firing"
+    assert group["rules"][0]["lastError"] == group["last_error"]
+    (alert,) = group["rules"][1]["alerts"]
+    assert alert["state"] == "firing" and alert["labels"]["alertname"] == "Good" and alert["value"] == "0e+00"
+    assert group["rules"][1]["lastEvaluation"] == "2023-11-14T22:13:20Z"
     assert (REGISTRY.get_sample_value("watchdog_rule_evaluation_failures_total") or 0.0) == before + 1
     assert REGISTRY.get_sample_value("watchdog_alerts", {"state": "firing"}) == 1.0
 
@@ -141,7 +145,7 @@ async def test_template_error_lands_in_annotation_and_health(fake_clock):
     assert alert.annotations["summary"].startswith("<error expanding template: error executing template __alert_T: template: __alert_T:1:4: executing \"__alert_T\" at <humanize $labels.target>: ")
     assert alert.state is AlertState.FIRING
     rule_health = h.manager.health()[0]["rules"][0]
-    assert rule_health["health"] == "err" and rule_health["last_error"].startswith("template: ")
+    assert rule_health["health"] == "err" and rule_health["lastError"].startswith("template: ")
 
 
 async def test_query_in_annotation_and_external_labels(fake_clock):

@@ -69,11 +69,6 @@ def _line_col(text: str, pos: int) -> str:
     return f"{line}:{col}"
 
 
-def _line(text: str, pos: int) -> int:
-    """Go's parse errors name the line only."""
-    return text.count("\n", 0, pos) + 1
-
-
 def _split(text: str, name: str) -> list[tuple[str, str, int]]:
     """Text into [("text", s, pos) | ("action", inner, pos)], applying `{{-`/`-}}` trimming."""
     out: list[tuple[str, str, int]] = []
@@ -98,18 +93,18 @@ def _split(text: str, name: str) -> list[tuple[str, str, int]]:
         j = inner_start
         while True:
             if j >= len(text):
-                raise TemplateError(f"template: {name}:{_line(text, start)}: unclosed action")
+                raise TemplateError(f"template: {name}:{_line_col(text, start)}: unclosed action")
             c = text[j]
             if text.startswith("/*", j):
                 k = text.find("*/", j + 2)
                 if k < 0:
-                    raise TemplateError(f"template: {name}:{_line(text, j)}: unclosed comment")
+                    raise TemplateError(f"template: {name}:{_line_col(text, j)}: unclosed comment")
                 j = k + 2
                 continue
             if c in "\"'`":
                 m = _TOKEN_RE.match(text, j)
                 if not m or m.end() == j:
-                    raise TemplateError(f"template: {name}:{_line(text, j)}: unterminated quoted string")
+                    raise TemplateError(f"template: {name}:{_line_col(text, j)}: unterminated quoted string")
                 j = m.end()
                 continue
             if text.startswith("}}", j):
@@ -131,12 +126,12 @@ def _lex_action(text: str, inner: str, pos: int, name: str) -> list[_Tok]:
     stripped = inner.strip(_TRIM)
     if stripped.startswith("/*"):
         if not stripped.endswith("*/"):
-            raise TemplateError(f"template: {name}:{_line(text, pos)}: comment ends before closing delimiter")
+            raise TemplateError(f"template: {name}:{_line_col(text, pos)}: comment ends before closing delimiter")
         return [_Tok("comment", stripped, pos, False)]
     while i < len(inner):
         m = _TOKEN_RE.match(inner, i)
         if not m:
-            raise TemplateError(f"template: {name}:{_line(text, pos + i)}: unexpected {inner[i]!r} in command")
+            raise TemplateError(f"template: {name}:{_line_col(text, pos + i)}: unexpected {inner[i]!r} in command")
         kind = m.lastgroup or ""
         if kind == "space":
             glued = False
@@ -237,7 +232,7 @@ class _Parser:
         self.t = 0
 
     def fail(self, pos: int, msg: str) -> TemplateError:
-        return TemplateError(f"template: {self.name}:{_line(self.text, pos)}: {msg}")
+        return TemplateError(f"template: {self.name}:{_line_col(self.text, pos)}: {msg}")
 
     def parse(self) -> list[Any]:
         body, stop = self.list_until(())

@@ -208,8 +208,8 @@ BAD_CASES = [
                   bad-name: x
         """,
         [
-            '6:18: groups[0].rules[0].labels.team: label "team": template: __alert_A:1: unclosed action',
-            '8:11: groups[0].rules[0].annotations.summary: annotation "summary": template: __alert_A:1: function "nosuchfunc" not defined',
+            '6:18: groups[0].rules[0].labels.team: label "team": template: __alert_A:1:1: unclosed action',
+            '8:11: groups[0].rules[0].annotations.summary: annotation "summary": template: __alert_A:1:4: function "nosuchfunc" not defined',
             "9:11: groups[0].rules[0].annotations.bad-name: invalid annotation name: bad-name",
         ],
     ),

@@ -103,11 +103,11 @@ def _vector_scalar(node: Binary, vec: Vector, s: float, swapped: bool) -> Vector
 def signature_fn(on: bool, names: tuple[str, ...]):
     """Function from Labels to the matching key (on: only `names`; ignoring: all but `names` and __name__)."""
     if on:
-        wanted = tuple(sorted(set(names)))
+        wanted = frozenset(names)
 
+        # Labels never hold empty values, so the present (name, value) pairs identify the group
         def sig_on(labels: Labels):
-            d = dict(labels)
-            return tuple(d.get(n, "") for n in wanted)
+            return tuple(p for p in labels if p[0] in wanted)
 
         return sig_on
     drop = set(names) | {METRIC_NAME}
@@ -142,6 +142,17 @@ def _set_op(node: Binary, lhs: Vector, rhs: Vector) -> Vector:
 
 
 def _result_labels(node: Binary, many: Labels, one: Labels, drop_metric: bool) -> Labels:
+    if not node.include:
+        # fast paths without a dict or re-sort: filtering keeps the sorted order
+        if node.card == "one-to-one":
+            if node.on:
+                keep = frozenset(node.matching)
+                return labels_from_sorted(p for p in many if p[0] in keep)
+            drop = set(node.matching)
+            if drop_metric:
+                drop.add(METRIC_NAME)
+            return labels_from_sorted(p for p in many if p[0] not in drop)
+        return drop_name(many) if drop_metric else many
     d = dict(many)
     if drop_metric:
         d.pop(METRIC_NAME, None)

@@ -34,6 +34,8 @@ class Matrix(list):
 
 def drop_name(labels: Labels) -> Labels:
     """`labels` without __name__; avoids re-sorting because removal keeps the order."""
+    if labels and labels[0][0] == METRIC_NAME:  # the usual place: "__" sorts before lowercase names
+        return tuple.__new__(Labels, labels[1:])
     for k, _ in labels:
         if k == METRIC_NAME:
             return tuple.__new__(Labels, tuple(p for p in labels if p[0] != METRIC_NAME))

@@ -32,7 +32,7 @@ class Likelihood:
         self.rsum = 0.0
 
     def update(self, raw: float) -> float:
-        """Learn `raw` and return the likelihood (in [0, 1]) that the recent raw scores are unusual."""
+        """Learn `raw`; return how unusual the recent raw scores are, in [0, 1] (0 = not above the long-run mean)."""
         old = self.recent[self.pos]
         self.recent[self.pos] = raw
         self.pos = (self.pos + 1) % self.short
@@ -50,7 +50,8 @@ class Likelihood:
             self.mean += a * d
             self.var = (1 - a) * (self.var + a * d * d)
         self.n += 1
-        return 1.0 - 0.5 * math.erfc(z / _SQRT2) if z > 0 else 0.5 * math.erfc(-z / _SQRT2)
+        # 2*Phi(z) - 1 for z > 0: an ordinary recent average (z <= 0) scores 0, not Numenta's 0.5
+        return 1.0 - math.erfc(z / _SQRT2) if z > 0 else 0.0
 
     def state(self) -> dict[str, Any]:
         return {"n": self.n, "mean": self.mean, "var": self.var, "recent": list(self.recent), "pos": self.pos}

@@ -11,7 +11,6 @@ different anomalies; each member covers some of them.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -122,4 +121,4 @@ def create(p: Params) -> Ensemble:
     return Ensemble(p)
 
 
-__all__ = ["Params", "Ensemble", "create", "math"]
+__all__ = ["Params", "Ensemble", "create"]

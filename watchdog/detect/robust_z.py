@@ -66,11 +66,9 @@ class RobustZ:
     def load_state(self, s: dict[str, Any]) -> None:
         vals = [float(v) for v in s["window"]][-self.p.window :]
         self.buf = np.zeros(self.p.window)
-        self.n = 0
-        for v in vals:
-            self.buf[self.n % self.p.window] = v
-            self.n += 1
-        self.n = max(self.n, int(s["n"])) if len(vals) == self.p.window else self.n
+        self.buf[: len(vals)] = vals
+        # oldest first at index 0, so the next write (at n % window) replaces the oldest
+        self.n = len(vals)
 
 
 def create(p: Params) -> RobustZ:

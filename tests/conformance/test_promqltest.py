@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require_shared
+from watchdog.testing.env import require_shared
 
 sys.path.insert(0, str(Path(__file__).parent))
 import promqltest_runner as runner  # noqa: E402

@@ -234,3 +234,53 @@ def test_event_data_is_json_ready():
     data = res.transitions[0].event_data("x")
     assert json.loads(json.dumps(data))["value"] is None
     assert data["labels"]["alertname"] == "DemoDown"
+
+
+# -- properties over arbitrary presence sequences -------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    presence=st.lists(st.booleans(), min_size=1, max_size=40),
+    for_=st.sampled_from([0.0, 10.0, 25.0, 30.0]),
+    keep=st.sampled_from([0.0, 15.0, 30.0]),
+)
+def test_lifecycle_invariants(presence, for_, keep):
+    r = rule(for_=for_, keep_firing_for=keep)
+    results = run(r, [[sample()] if p else [] for p in presence])
+    last_kind = None
+    for i, (t, res) in enumerate(results):
+        for tr in res.transitions:
+            a = tr.alert
+            if tr.kind == "alert.pending":
+                assert presence[i] and last_kind in (None, "alert.resolved") and a.active_at == t
+            elif tr.kind == "alert.firing":
+                assert last_kind in (None, "alert.pending", "alert.resolved")
+                assert t - a.active_at >= for_ and a.fired_at == t
+                # present at every evaluation since it became active
+                first = round((a.active_at - T0) / 10)
+                assert all(presence[first : i + 1])
+                if for_ > 0:
+                    assert last_kind == "alert.pending"
+            else:
+                assert tr.kind == "alert.resolved" and last_kind == "alert.firing" and not presence[i]
+                # held for keep_firing_for after the condition cleared
+                absent_since = i
+                while absent_since > 0 and not presence[absent_since - 1]:
+                    absent_since -= 1
+                assert (i - absent_since) * 10 >= keep
+            last_kind = tr.kind
+        states = {a.state for a in res.alerts.values()}
+        assert len(res.alerts) <= 1
+        if presence[i]:
+            assert states & {AlertState.PENDING, AlertState.FIRING}
+        if AlertState.FIRING in states and not presence[i]:
+            assert keep > 0
+        # a pending alert that vanished leaves nothing behind
+        if not presence[i] and last_kind == "alert.pending":
+            assert res.alerts == {} and res.forgotten
+        if not res.alerts:
+            last_kind = None

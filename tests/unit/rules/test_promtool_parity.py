@@ -1,4 +1,4 @@
-"""The shipped rules load, and our template output equals Prometheus's (via promtool when installed).
+"""The shipped rules load, and our template output equals Prometheus's (via promtool when installed; skipped otherwise).
 
 promtool renders each annotation in a rule unit test and compares it with
 `exp_annotations`; we generate the expectations with our engine, so a
@@ -19,7 +19,7 @@ from watchdog.promql.template import TemplateError, render
 from watchdog.rules.loader import load_rule_files
 from watchdog.rules.model import AlertingRule
 
-from conftest import ROOT, require_service
+from watchdog.testing.env import ROOT, require_service
 
 TEMPLATES = [
     "{{ $value }}", "{{ $labels.instance }}", "[{{ $labels.nope }}]", "{{ $value | humanize }}", "{{ humanize1024 $value }}",
@@ -67,13 +67,13 @@ def _expected(value: str) -> dict[str, str]:
 
 
 def _promtool() -> str:
+    # optional everywhere (also in CI): promtool is a cross-check, not a dependency
     path = shutil.which("promtool")
-    require_service("promtool", path is not None, "promtool is not on PATH (apt-get install prometheus)")
-    assert path
+    if path is None:
+        pytest.skip("promtool is not on PATH (apt-get install prometheus to cross-check with Prometheus)")
     return path
 
 
-@pytest.mark.services
 def test_templates_render_exactly_as_promtool(tmp_path: Path):
     promtool = _promtool()
     # error messages carry a column that Prometheus offsets by its own prefix; compare those without it
@@ -99,7 +99,6 @@ def test_templates_render_exactly_as_promtool(tmp_path: Path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.mark.services
 def test_demo_rule_tests_pass_promtool():
     promtool = _promtool()
     check = subprocess.run([promtool, "check", "rules", str(ROOT / "rules" / "demo.rules.yml")], capture_output=True, text=True, timeout=60)

@@ -70,7 +70,8 @@ def write_result(path: str, series: CsvSeries, scores: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def run(detector: str, out_dir: str, csv_paths: Sequence[str], *, stderr=sys.stderr) -> int:
+def run(detector: str, out_dir: str, csv_paths: Sequence[str], *, stderr=None) -> int:
+    stderr = stderr or sys.stderr
     try:
         spec = resolve_detector(detector)
     except BacktestError as e:

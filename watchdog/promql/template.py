@@ -942,8 +942,12 @@ def _format_one(flags: str, width: str | None, prec: str | None, verb: str, a: A
     if isinstance(a, int):
         if verb in "vd":
             return (spec + "d") % a
-        if verb in "xXob":
-            return format(a, ("#" if "#" in flags else "") + (flags.replace("#", "").replace(" ", "")) + (width or "") + verb) if verb == "b" else (spec + verb) % a
+        if verb in "xX":
+            return (spec + verb) % a
+        if verb in "ob":   # Go's alternate forms are 017 and 0b101
+            digits = format(abs(a), verb)
+            prefix = ("0" if verb == "o" else "0b") if "#" in flags else ""
+            return _pad(("-" if a < 0 else "") + prefix + digits, flags, width)
         if verb == "c":
             return _pad(chr(a), flags, width)
         if verb == "q":

@@ -398,6 +398,8 @@ class Daemon:
         except Exception as exc:
             return await self._reload_failed(now, [f"{self.config_path}: alerting: {type(exc).__name__}: {exc}"])
         self._scheduler.update_targets(new.targets)
+        for gone in {t.name for t in old.targets} - {t.name for t in new.targets}:
+            self._series.drop_source(gone, now)  # its series go stale now, not after the lookback
         self._rules.update_groups(new.rule_groups)
         self._remediator.update_specs(new.remediation_specs)
         self._token, self._read_token = new.config.api.token, new.config.api.read_token

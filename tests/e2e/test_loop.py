@@ -83,6 +83,9 @@ async def test_sighup_reload_bad_then_good(tmp_path, demo, webhook, start_daemon
     daemon = start_daemon(config, api_port)
     await wait_for("/readyz 200", lambda: daemon.get("/readyz")[0] == 200, 15, daemon.log)
     good_text = config.read_text()
+    groups = (await wait_for("rule group evaluated", lambda: [g for g in daemon.get("/api/v1/rules")[1]["data"]["groups"]
+                                                              if g["health"] == "ok"], 10, daemon.log))
+    assert groups[0]["name"] == "demo" and groups[0]["rules"][0]["name"] == "DemoServiceDown"
 
     # Broken: an unknown key and a target without url; the old config must keep running.
     broken = good_text.replace("    interval: 500ms\n", "    interval: 500ms\n    bogus_key: 1\n").replace(

@@ -160,6 +160,10 @@ def test_variables_scope_and_assign():
     assert r("{{ $x := 5 }}{{ $x }}{{ if true }}{{ $x = 6 }}{{ $y := 1 }}{{ end }}{{ $x }}") == "56"
     with pytest.raises(TemplateError, match='undefined variable "\\$y"'):
         r("{{ if true }}{{ $y := 1 }}{{ end }}{{ $y }}")
+    # an else-if sees the if's pipeline variables, not its body's
+    assert r("{{ if $x := $labels.nope }}{{ $x }}{{ else if $x }}no{{ else }}none{{ end }}") == "none"
+    with pytest.raises(TemplateError, match='undefined variable "\\$y"'):
+        check("{{ if true }}{{ $y := 1 }}{{ else if $y }}{{ end }}")
 
 
 def test_comparisons_follow_go():

@@ -292,8 +292,8 @@ class _Parser:
             if nxt.kind == "keyword" and nxt.text in ("if", "with") and kind in ("if", "with") and nxt.text == kind:
                 # `else if` / `else with`: a nested branch that shares our {{end}}
                 self.t += 1
-                self.scopes.pop()
-                self.scopes.append([])
+                # the else branch sees the variables of our pipeline, not those of our body
+                self.scopes[-1] = [v for v in self.scopes[-1] if v in pipe.decl]
                 else_body = [self.branch(nxt.text, nxt)]
                 self.scopes.pop()
                 return _Branch(kind, pipe, body, else_body)

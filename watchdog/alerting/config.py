@@ -504,6 +504,7 @@ def check_alerting(am: AlertingConfig, *, policy_names: set[str] = frozenset(), 
             if ti.name in seen_intervals:
                 problems.append(((key, i, "name"), f"duplicate time interval name {ti.name!r}", False))
             seen_intervals.add(ti.name)
+    problems += _time_interval_problems(am)
     for loc, route in am.route.walk():
         here = ("route",) + loc
         if route.receiver is not None and "receiver" in route.explicit_fields and route.receiver not in known and route.receiver not in policy_names:
@@ -512,6 +513,23 @@ def check_alerting(am: AlertingConfig, *, policy_names: set[str] = frozenset(), 
             for j, name in enumerate(getattr(route, key)):
                 if name not in intervals:
                     problems.append((here + (key, j), f"undefined time interval {name!r} used in route", False))
+    return problems
+
+
+def _time_interval_problems(am: AlertingConfig) -> list[Problem]:
+    """Intervals that can never match, and `times` that overlap inside one entry (a sign of a typo)."""
+    from watchdog.alerting.timeintervals import overlapping_times
+
+    problems: list[Problem] = []
+    for key in ("mute_time_intervals", "time_intervals"):
+        for i, ti in enumerate(getattr(am, key)):
+            if not ti.time_intervals:
+                problems.append(((key, i, "time_intervals"), f"time interval {ti.name!r} is empty: it would never match", False))
+            for j, spec in enumerate(ti.time_intervals):
+                pair = overlapping_times(spec)
+                if pair is not None:
+                    problems.append(((key, i, "time_intervals", j, "times", pair[1]),
+                                     f"times[{pair[1]}] overlaps times[{pair[0]}]", False))
     return problems
 
 

@@ -33,7 +33,7 @@ OUTPUT_CAP = 64 * 1024          # bytes of output kept (the tail)
 KILL_GRACE = 2.0                # seconds between SIGTERM and SIGKILL on timeout
 DRAIN_AFTER_EXIT = 0.5          # keep reading this long after exit (a leftover child may hold the pipe)
 MAX_ARG_BYTES = 32 * 1024       # a rendered argument longer than this is refused (Linux caps one at 128 KiB)
-NO_VALUE = "<no value>"         # what Go templates print for a missing label
+LABEL_REF = re.compile(r"\$labels\.([A-Za-z_][A-Za-z0-9_]*)")
 SECRET_NAME = re.compile(r"TOKEN|SECRET|PASS|KEY|CRED|AUTH|PRIVATE|COOKIE|SESSION", re.IGNORECASE)
 REDACTED = "<redacted>"
 _ENV_UNSAFE = re.compile(r"[^A-Z0-9_]")
@@ -66,6 +66,11 @@ def render_argv(templates: Sequence[str], ctx: ActionContext) -> list[str]:
         if "{{" not in text:
             out.append(text)
             continue
+        # Prometheus templates render a missing label as "" (missingkey=zero): an action
+        # must not run with a silently emptied argument (`--target=` may mean "all").
+        missing = sorted({name for name in LABEL_REF.findall(text) if not ctx.labels.get(name)})
+        if missing:
+            raise ActionRefused(f"argv[{i}]: template refers to label(s) the alert does not have: {', '.join(missing)}")
         try:
             value = render(
                 text,
@@ -88,8 +93,8 @@ def check_rendered_arg(index: int, template: str, value: str) -> None:
         raise ActionRefused(f"argv[{index}]: a templated value would start the argument with '-' (refused: it could act as an option)")
     if "\x00" in value:
         raise ActionRefused(f"argv[{index}]: rendered argument contains a NUL byte")
-    if NO_VALUE in value:
-        raise ActionRefused(f"argv[{index}]: template refers to a label the alert does not have")
+    if value == "":
+        raise ActionRefused(f"argv[{index}]: template renders an empty argument")
     try:
         size = len(value.encode("utf-8", "surrogateescape"))
     except UnicodeEncodeError:
@@ -239,6 +244,18 @@ async def _kill_group(pgid: int, protocol: _ActionProtocol, grace: float) -> Non
     await protocol.exited.wait()
 
 
+async def _kill_spawned(spawn: asyncio.Future) -> None:
+    """We were cancelled while starting: let the start finish, then kill whatever it started."""
+    try:
+        transport, protocol = await spawn
+    except Exception:
+        return
+    try:
+        await _kill_group(transport.get_pid(), protocol, 0)
+    finally:
+        transport.close()
+
+
 async def run_process(
     argv: Sequence[str],
     *,
@@ -254,17 +271,23 @@ async def run_process(
     started = clock.now()
     tail = _Tail(output_cap, slack=max((len(s.encode()) for s in secrets), default=0))
     loop = asyncio.get_running_loop()
+    spawn = asyncio.ensure_future(loop.subprocess_exec(
+        lambda: _ActionProtocol(tail),
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env=dict(env),
+        cwd=cwd,
+        start_new_session=True,
+    ))
     try:
-        transport, protocol = await loop.subprocess_exec(
-            lambda: _ActionProtocol(tail),
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env=dict(env),
-            cwd=cwd,
-            start_new_session=True,
-        )
+        # Shielded: asyncio's own clean-up of a spawn cancelled half-way kills only the
+        # leader and then waits for the pipe, which a grandchild may hold for ever.
+        transport, protocol = await asyncio.shield(spawn)
+    except asyncio.CancelledError:
+        await _kill_spawned(spawn)
+        raise
     except (OSError, ValueError, subprocess.SubprocessError) as e:
         reason = getattr(e, "strerror", None) or str(e)
         return ActionResult(None, "", False, started, clock.now(), error=f"cannot start {argv[0]}: {reason}")

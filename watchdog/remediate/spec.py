@@ -44,9 +44,13 @@ def _check_template(text: str) -> str:
 
 
 def _check_promql(expr: str) -> str:
+    """Parse and compile as the engine will (so unsupported functions fail at load, not at run time)."""
+    from watchdog.promql import PromQLError, functions
+    from watchdog.promql.ast import compile_expr
+
     try:
-        promql_parser.parse(expr)
-    except (ValueError, TypeError) as e:
+        functions.check(compile_expr(promql_parser.parse(expr)))
+    except (ValueError, TypeError, PromQLError) as e:
         raise ValueError(f"invalid PromQL: {e}") from None
     return expr
 

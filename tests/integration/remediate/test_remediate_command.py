@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import stat
@@ -87,6 +88,13 @@ def test_a_label_value_that_would_start_an_argument_with_dash_is_refused(tmp_pat
         runner.prepare(act, ctx(tmp_path, {"target": value}))
 
 
+def test_an_element_that_renders_empty_is_refused(tmp_path, writer):
+    runner = CommandRunner({"PATH": os.environ["PATH"]})
+    act = action(["scripts/write-argv.py", '{{ index $annotations "missing" }}'])
+    with pytest.raises(ActionRefused, match="renders an empty argument"):
+        runner.prepare(act, ctx(tmp_path, {}))
+
+
 def test_a_literal_prefix_makes_a_dash_value_safe(tmp_path, writer):
     runner = CommandRunner({"PATH": os.environ["PATH"]})
     prepared = runner.prepare(action(["scripts/write-argv.py", "--target={{ $labels.target }}"]), ctx(tmp_path, {"target": "--x"}))
@@ -97,7 +105,7 @@ def test_a_literal_prefix_makes_a_dash_value_safe(tmp_path, writer):
     "labels,match",
     [
         ({"target": "a\x00b"}, "NUL"),
-        ({}, "label the alert does not have"),
+        ({}, "label\\(s\\) the alert does not have: target"),
         ({"target": "x" * (MAX_ARG_BYTES + 1)}, "limit"),
         ({"target": "bad\udcffbytes\ud800"}, "not encodable"),
     ],
@@ -178,6 +186,11 @@ async def test_timeout_kills_the_whole_process_group_including_grandchildren(tmp
     assert "timed out after 0.8s" in result.reason
     assert "started" in result.output_tail
     grandchild = int(pidfile.read_text())
+    # SIGKILL was sent to the group; its delivery is asynchronous, so allow a moment
+    for _ in range(100):
+        if _dead(grandchild):
+            break
+        await asyncio.sleep(0.02)
     assert _dead(grandchild), f"grandchild {grandchild} survived the timeout"
     assert result.ended_at - result.started_at < 5
 

@@ -1,0 +1,351 @@
+"""The remediator: firing alerts -> guarded, recorded, verified actions.
+
+After every rule round `on_alerts` picks, for each firing alert, the first
+spec whose matchers match, asks the guardrails, records the run *before* it
+starts, and runs it as a background task (a slow action never delays the
+rule loop). The task records each step on the run and the timeline, verifies
+the fix against samples newer than the action's end, and on any failure
+sends one notice at once with the output tail attached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
+
+from watchdog.clock import Clock
+from watchdog.model import Alert, AlertState, Event, Labels
+from watchdog.remediate import metrics
+from watchdog.remediate.base import ActionContext, ActionRefused, ActionResult, ActionRunner
+from watchdog.remediate.guardrails import Allow, Deny, decide
+from watchdog.remediate.runners import default_runners
+from watchdog.remediate.spec import RemediationSpec
+from watchdog.remediate.verify import VectorEngine, verify_after
+from watchdog.state.base import RemediationRun, Store
+
+log = logging.getLogger("watchdog.remediate")
+
+NotifyNow = Callable[[list[Alert], str], Awaitable[None]]
+KILL_SWITCH_KEY = "remediation.kill_switch"
+EVENT_OUTPUT_CHARS = 4096          # output tail copied into events and the alert annotation
+HISTORY_LIMIT = 500                # newest runs of a spec the guardrails look at
+DENIAL_MEMORY_SECONDS = 600        # forget a denial not seen again for this long
+ESCALATING_DENIALS = {"max_attempts", "breaker_open"}   # a human must take over: notify once
+
+
+class UnknownRemediation(LookupError):
+    pass
+
+
+@dataclass
+class _InFlight:
+    run: RemediationRun
+    task: asyncio.Task[None]
+
+
+def alert_target(labels: Mapping[str, str], fingerprint: str) -> str:
+    """What a run acts on, for the blast radius: the probe target, else the instance, else the alert."""
+    return labels.get("target") or labels.get("instance") or fingerprint
+
+
+def _event_base(run: RemediationRun) -> dict[str, Any]:
+    return {"labels": dict(run.labels), "remediation": run.spec, "fingerprint": run.alert_fingerprint,
+            "trigger": run.trigger, "run_id": run.id}
+
+
+def _tail(text: str, limit: int = EVENT_OUTPUT_CHARS) -> str:
+    return text if len(text) <= limit else text[-limit:]
+
+
+class Remediator:
+    def __init__(
+        self,
+        specs: Iterable[RemediationSpec],
+        *,
+        store: Store,
+        engine: VectorEngine,
+        clock: Clock,
+        notify_now: NotifyNow | None = None,
+        external_labels: Mapping[str, str] | None = None,
+        runners: Mapping[str, ActionRunner] | None = None,
+        is_muted: Callable[[Alert], bool] | None = None,
+        max_in_flight_total: int | None = None,
+    ) -> None:
+        self._specs = list(specs)
+        self._store = store
+        self._engine = engine
+        self._clock = clock
+        self._notify_now = notify_now
+        self._external_labels = dict(external_labels or {})
+        self._runners = dict(runners) if runners is not None else default_runners()
+        self._is_muted = is_muted
+        self._max_in_flight_total = max_in_flight_total
+        self._in_flight: dict[int, _InFlight] = {}
+        self._denials: dict[tuple[str, str], tuple[str, float]] = {}
+        self._notes: dict[str, str] = {}   # alert fingerprint -> "remediated by X after N s"
+
+    # -- configuration ----------------------------------------------------------
+    @property
+    def specs(self) -> list[RemediationSpec]:
+        return list(self._specs)
+
+    def update_specs(self, specs: Iterable[RemediationSpec]) -> None:
+        """Reload: new alerts use the new specs; runs in flight finish with the spec they started with."""
+        self._specs = list(specs)
+
+    def match(self, labels: Mapping[str, str]) -> RemediationSpec | None:
+        return next((s for s in self._specs if s.matches(labels)), None)
+
+    # -- kill switch --------------------------------------------------------------
+    async def kill_switch(self) -> bool:
+        return (await self._store.kv_get(KILL_SWITCH_KEY)) == "on"
+
+    async def set_kill_switch(self, on: bool, *, by: str = "") -> None:
+        await self._store.kv_set(KILL_SWITCH_KEY, "on" if on else None)
+        await self._event("remediation.kill_switch", {"on": on, "by": by})
+
+    # -- queries ------------------------------------------------------------------
+    async def runs(self, spec: str | None = None, limit: int = 100) -> list[RemediationRun]:
+        """Newest first, for the API and `watchdog remediations`."""
+        return await self._store.runs(spec=spec, limit=limit)
+
+    def in_flight(self) -> list[RemediationRun]:
+        return [f.run for f in self._in_flight.values()]
+
+    def note_for(self, fingerprint: str) -> str | None:
+        """The last "remediated by X after N s" note for an alert (for its resolved notice)."""
+        return self._notes.get(fingerprint)
+
+    # -- entry points -------------------------------------------------------------
+    async def on_alerts(self, alerts: Sequence[Alert], t: float) -> None:
+        """Called after every rule round; never blocks on an action and never raises for one alert."""
+        candidates = [(a, s) for a in alerts if a.state is AlertState.FIRING for s in [self.match(a.labels)] if s is not None]
+        self._forget_old_denials(t)
+        if not candidates:
+            return
+        kill = await self.kill_switch()
+        histories: dict[str, list[RemediationRun]] = {}
+        for alert, spec in candidates:
+            try:
+                await self._consider(spec, alert, t, trigger="alert", dry_run=spec.dry_run, kill=kill, histories=histories)
+            except Exception:  # one bad alert or spec must not stop the others
+                log.exception("remediation %s for alert %s failed before starting", spec.name, alert.name)
+
+    async def run_manual(self, spec_name: str, labels: Mapping[str, str], *, dry_run: bool = False, wait: bool = False) -> RemediationRun:
+        """`watchdog remediate NAME --label k=v`: same guardrails and recording; a denial is recorded as `skipped`."""
+        spec = next((s for s in self._specs if s.name == spec_name), None)
+        if spec is None:
+            raise UnknownRemediation(f"no remediation named {spec_name!r}")
+        now = self._clock.now()
+        alert = Alert(labels=Labels.of(dict(labels)), annotations={}, state=AlertState.FIRING, active_at=now, generator="manual")
+        run = await self._consider(spec, alert, now, trigger="manual", dry_run=dry_run or spec.dry_run,
+                                   kill=await self.kill_switch(), histories={})
+        assert run is not None  # manual denials are recorded, never silent
+        if wait and run.id in self._in_flight:
+            await asyncio.shield(self._in_flight[run.id].task)
+        return run
+
+    async def drain(self, timeout: float) -> None:
+        """Shutdown: let runs in flight finish for up to `timeout`, then kill them (marked interrupted)."""
+        tasks = [f.task for f in self._in_flight.values()]
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        # a task cancelled before its first step never ran its own clean-up
+        for run_id, flight in list(self._in_flight.items()):
+            if flight.task.done():
+                self._in_flight.pop(run_id, None)
+                metrics.IN_FLIGHT.dec()
+                await self._interrupted(flight.run, _event_base(flight.run))
+
+    # -- deciding -----------------------------------------------------------------
+    async def _consider(
+        self, spec: RemediationSpec, alert: Alert, t: float, *, trigger: str, dry_run: bool, kill: bool,
+        histories: dict[str, list[RemediationRun]],
+    ) -> RemediationRun | None:
+        fingerprint = alert.fingerprint
+        labels = alert.labels.to_dict() if isinstance(alert.labels, Labels) else dict(alert.labels)
+        target = alert_target(labels, fingerprint)
+        if spec.name not in histories:
+            histories[spec.name] = await self._store.runs(spec=spec.name, limit=HISTORY_LIMIT)
+        decision: Allow | Deny
+        if trigger == "alert" and spec.when_silenced == "skip" and self._is_muted is not None and self._is_muted(alert):
+            decision = Deny("silenced", "the alert is silenced or inhibited (when_silenced: skip)")
+        else:
+            decision = decide(
+                spec.guardrails, spec=spec.name, fingerprint=fingerprint, target=target,
+                history=histories[spec.name], in_flight=self.in_flight(), now=t, kill_switch=kill,
+                dry_run=dry_run, max_in_flight_total=self._max_in_flight_total,
+            )
+        run = RemediationRun(spec=spec.name, alert_fingerprint=fingerprint, labels=labels, status="running",
+                             created_at=t, target=target, trigger=trigger, action={"type": spec.action.type})
+        base = {"labels": labels, "remediation": spec.name, "fingerprint": fingerprint, "trigger": trigger}
+        if isinstance(decision, Deny):
+            metrics.DENIED.labels(spec.name, decision.code).inc()
+            if trigger == "manual":
+                return await self._record_final(run, "skipped", t, decision.reason, "remediation.skipped",
+                                                {**base, "reason": decision.reason, "code": decision.code})
+            await self._on_denied(spec, alert, decision, t, base)
+            return None
+        self._denials.pop((spec.name, fingerprint), None)
+
+        ctx = ActionContext(remediation=spec.name, labels=labels, annotations=dict(alert.annotations), value=alert.value,
+                            base_dir=spec.base_dir, external_labels=self._external_labels)
+        runner = self._runners.get(spec.action.type)
+        try:
+            if runner is None:
+                raise ActionRefused(f"no runner for action type {spec.action.type!r}")
+            prepared = runner.prepare(spec.action, ctx)
+        except ActionRefused as e:
+            reason = f"refused: {e}"
+            metrics.RUNS.labels(spec.name, "failed").inc()
+            run = await self._record_final(run, "failed", t, reason, "remediation.failed", {**base, "reason": reason})
+            await self._notify(alert, f"remediation {spec.name} refused to run: {e}", "")
+            return run
+        run.action = prepared.describe()
+
+        if decision.dry_run:
+            argv = run.action.get("argv")
+            note = f"dry run: would run {argv if argv is not None else run.action}"
+            metrics.RUNS.labels(spec.name, "dry_run").inc()
+            run = await self._record_final(run, "dry_run", t, note, "remediation.dry_run", {**base, **run.action, "note": note})
+            await self._notify(alert, f"remediation {spec.name} (dry run) would have run", "")
+            return run
+
+        if decision.half_open:
+            run.note = "circuit breaker half-open: trial run"
+        run.started_at = t
+        await self._store.add_run(run)   # recorded before it starts: a crash leaves it to be marked interrupted
+        assert run.id is not None
+        await self._event("remediation.started", {**base, "run_id": run.id, **run.action}, t)
+        task = asyncio.create_task(self._execute(spec, alert, run, prepared, runner, ctx, base), name=f"remediation-{run.id}")
+        self._in_flight[run.id] = _InFlight(run, task)
+        metrics.IN_FLIGHT.inc()
+        return run
+
+    async def _on_denied(self, spec: RemediationSpec, alert: Alert, decision: Deny, t: float, base: dict[str, Any]) -> None:
+        """Record a denial once per change of reason (not on every rule round); escalate when the budget is spent."""
+        key = (spec.name, alert.fingerprint)
+        previous = self._denials.get(key)
+        self._denials[key] = (decision.code, t)
+        if previous is not None and previous[0] == decision.code:
+            return
+        if decision.code in ("in_progress", "cooldown"):
+            return  # normal between attempts: no timeline noise
+        log.info("remediation %s for %s not run: %s", spec.name, alert.name, decision.reason)
+        await self._event("remediation.skipped", {**base, "reason": decision.reason, "code": decision.code}, t)
+        if decision.code in ESCALATING_DENIALS:
+            await self._notify(alert, f"remediation {spec.name} gave up: {decision.reason}", "")
+
+    def _forget_old_denials(self, t: float) -> None:
+        stale = [k for k, (_, seen) in self._denials.items() if t - seen > DENIAL_MEMORY_SECONDS]
+        for k in stale:
+            del self._denials[k]
+
+    # -- running ------------------------------------------------------------------
+    async def _execute(self, spec: RemediationSpec, alert: Alert, run: RemediationRun, prepared: Any,
+                       runner: ActionRunner, ctx: ActionContext, base: dict[str, Any]) -> None:
+        assert run.id is not None
+        base = {**base, "run_id": run.id}
+        try:
+            result = await runner.execute(prepared, run_id=run.id, ctx=ctx, clock=self._clock)
+            await self._after_action(spec, alert, run, result, base)
+        except asyncio.CancelledError:
+            await self._interrupted(run, base)
+            raise
+        except Exception as e:  # a bug in a runner becomes a recorded failure, not a dead daemon
+            log.exception("remediation %s run %s crashed", spec.name, run.id)
+            run.status, run.ended_at, run.note = "failed", self._clock.now(), f"internal error: {type(e).__name__}: {e}"
+            await self._safe_update(run)
+            metrics.RUNS.labels(spec.name, "failed").inc()
+            await self._event("remediation.failed", {**base, "reason": run.note})
+            await self._notify(alert, f"remediation {spec.name} failed: {run.note}", "")
+        finally:
+            self._in_flight.pop(run.id, None)
+            metrics.IN_FLIGHT.dec()
+
+    async def _after_action(self, spec: RemediationSpec, alert: Alert, run: RemediationRun, result: ActionResult,
+                            base: dict[str, Any]) -> None:
+        run.started_at, run.ended_at = result.started_at, result.ended_at
+        run.exit_code, run.output_tail = result.exit_code, result.output_tail
+        metrics.DURATION.labels(spec.name).observe(max(0.0, result.ended_at - result.started_at))
+        output = _tail(result.output_tail)
+        if not result.ok:
+            run.status, run.note = "failed", result.reason
+            await self._store.update_run(run)
+            metrics.RUNS.labels(spec.name, "failed").inc()
+            await self._event("remediation.failed", {**base, "exit_code": result.exit_code, "timed_out": result.timed_out,
+                                                     "reason": result.reason, "output_tail": output}, result.ended_at)
+            await self._notify(alert, f"remediation {spec.name} failed: {result.reason}", output)
+            return
+        run.status = "succeeded"
+        await self._store.update_run(run)
+        await self._event("remediation.succeeded", {**base, "exit_code": result.exit_code, "output_tail": output,
+                                                    "duration_seconds": round(result.ended_at - result.started_at, 3)}, result.ended_at)
+        if spec.verify is None:
+            metrics.RUNS.labels(spec.name, "succeeded").inc()
+            return
+        outcome = await verify_after(spec.verify, result.ended_at, engine=self._engine, clock=self._clock)
+        run.verify = outcome.to_json(spec.verify)
+        if outcome.verified:
+            run.status = "verified"
+            run.note = f"remediated by {spec.name} after {outcome.after:.0f}s"
+            self._notes[alert.fingerprint] = run.note
+            await self._store.update_run(run)
+            metrics.RUNS.labels(spec.name, "verified").inc()
+            await self._event("remediation.verified", {**base, "note": run.note, "expr": spec.verify.expr,
+                                                       "after_seconds": round(outcome.after, 3)}, outcome.at)
+            return
+        run.status = "verification_failed"
+        run.note = f"not verified within {spec.verify.within:g}s: {spec.verify.expr}" + (f" ({outcome.error})" if outcome.error else "")
+        await self._store.update_run(run)
+        metrics.RUNS.labels(spec.name, "verification_failed").inc()
+        await self._event("remediation.verification_failed", {**base, "expr": spec.verify.expr, "within": spec.verify.within,
+                                                              "reason": run.note, "output_tail": output}, outcome.at)
+        await self._notify(alert, f"remediation {spec.name}: {run.note}", output)
+
+    async def _interrupted(self, run: RemediationRun, base: dict[str, Any]) -> None:
+        previous = run.status
+        run.status, run.ended_at = "interrupted", run.ended_at or self._clock.now()
+        run.note = f"interrupted by shutdown (was {previous})"
+        metrics.RUNS.labels(run.spec, "interrupted").inc()
+        await self._safe_update(run)
+        try:
+            await self._event("remediation.interrupted", {**base, "note": run.note, "previous_status": previous})
+        except Exception:
+            log.exception("could not record the interruption of run %s", run.id)
+
+    # -- recording ----------------------------------------------------------------
+    async def _record_final(self, run: RemediationRun, status: str, t: float, note: str, kind: str, data: dict[str, Any]) -> RemediationRun:
+        run.status, run.note, run.ended_at = status, note, t
+        await self._store.add_run(run)
+        await self._event(kind, {**data, "run_id": run.id}, t)
+        return run
+
+    async def _safe_update(self, run: RemediationRun) -> None:
+        try:
+            await self._store.update_run(run)
+        except Exception:
+            log.exception("could not update remediation run %s", run.id)
+
+    async def _event(self, kind: str, data: dict[str, Any], t: float | None = None) -> None:
+        await self._store.append_event(Event(time=self._clock.now() if t is None else t, kind=kind, data=data))
+
+    async def _notify(self, alert: Alert, reason: str, output: str) -> None:
+        """One notice at once (the dispatcher bypasses group and repeat intervals for it)."""
+        if self._notify_now is None:
+            return
+        annotations = dict(alert.annotations)
+        # the output tail, or at least why there is none, travels with the alert to every channel
+        annotations["remediation_output"] = output or f"({reason})"
+        try:
+            await self._notify_now([dataclasses.replace(alert, annotations=annotations)], reason)
+        except Exception:
+            log.exception("immediate notice for %s failed", alert.name)

@@ -86,6 +86,8 @@ class Remediator:
         self._in_flight: dict[int, _InFlight] = {}
         self._denials: dict[tuple[str, str], tuple[str, float]] = {}
         self._notes: dict[str, str] = {}   # alert fingerprint -> "remediated by X after N s"
+        # one decision at a time: a manual run and a rule round must not both see "nothing in flight"
+        self._deciding = asyncio.Lock()
 
     # -- configuration ----------------------------------------------------------
     @property
@@ -126,13 +128,14 @@ class Remediator:
         self._forget_old_denials(t)
         if not candidates:
             return
-        kill = await self.kill_switch()
-        histories: dict[str, list[RemediationRun]] = {}
-        for alert, spec in candidates:
-            try:
-                await self._consider(spec, alert, t, trigger="alert", dry_run=spec.dry_run, kill=kill, histories=histories)
-            except Exception:  # one bad alert or spec must not stop the others
-                log.exception("remediation %s for alert %s failed before starting", spec.name, alert.name)
+        async with self._deciding:
+            kill = await self.kill_switch()
+            histories: dict[str, list[RemediationRun]] = {}
+            for alert, spec in candidates:
+                try:
+                    await self._consider(spec, alert, t, trigger="alert", dry_run=spec.dry_run, kill=kill, histories=histories)
+                except Exception:  # one bad alert or spec must not stop the others
+                    log.exception("remediation %s for alert %s failed before starting", spec.name, alert.name)
 
     async def run_manual(self, spec_name: str, labels: Mapping[str, str], *, dry_run: bool = False, wait: bool = False) -> RemediationRun:
         """`watchdog remediate NAME --label k=v`: same guardrails and recording; a denial is recorded as `skipped`."""
@@ -141,8 +144,9 @@ class Remediator:
             raise UnknownRemediation(f"no remediation named {spec_name!r}")
         now = self._clock.now()
         alert = Alert(labels=Labels.of(dict(labels)), annotations={}, state=AlertState.FIRING, active_at=now, generator="manual")
-        run = await self._consider(spec, alert, now, trigger="manual", dry_run=dry_run or spec.dry_run,
-                                   kill=await self.kill_switch(), histories={})
+        async with self._deciding:
+            run = await self._consider(spec, alert, now, trigger="manual", dry_run=dry_run or spec.dry_run,
+                                       kill=await self.kill_switch(), histories={})
         assert run is not None  # manual denials are recorded, never silent
         if wait and run.id in self._in_flight:
             await asyncio.shield(self._in_flight[run.id].task)

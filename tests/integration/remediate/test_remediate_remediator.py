@@ -301,3 +301,23 @@ def _dead(pid: int) -> bool:
     except OSError:
         return True
     return state == "Z"
+
+
+async def test_silenced_alerts_are_skipped_unless_the_spec_says_run(tmp_path, fake_clock, env):
+    from watchdog.remediate import metrics
+
+    store, series, engine, notices = env
+    skip_spec = make_specs(tmp_path, SPEC_NO_VERIFY, {"fix.sh": OK_SCRIPT})
+    r = Remediator(skip_spec, store=store, engine=engine, clock=fake_clock, is_muted=lambda a: True)
+    before = metrics.DENIED.labels("restart", "silenced")._value.get()
+    await r.on_alerts([alert()], fake_clock.now())
+    assert await store.runs() == [] and r.in_flight() == []
+    assert metrics.DENIED.labels("restart", "silenced")._value.get() == before + 1
+    (event,) = await store.events()
+    assert event.kind == "remediation.skipped" and event.data["code"] == "silenced"
+
+    run_spec = make_specs(tmp_path, SPEC_NO_VERIFY + "    when_silenced: run\n", {"fix.sh": OK_SCRIPT})
+    r.update_specs(run_spec)
+    await r.on_alerts([alert()], fake_clock.now())
+    (run,) = r.in_flight()
+    await status_is(store, run.id, "succeeded")

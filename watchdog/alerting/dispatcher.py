@@ -7,8 +7,11 @@ and runs the flush/delivery loop on the injected clock.
 Delivery (outbox first, retries, the notification log, timeline events) is
 `watchdog.notify.outbox.Outbox`.
 
-Routing in this issue is the root route only (`root_router`); the route tree
-replaces it by providing another `Router` (labels -> list[RouteTarget]).
+Routing is the Alertmanager route tree (`watchdog.alerting.routing`); at each
+flush, silences, inhibition and the route's time intervals hold firing alerts
+back (`watchdog.alerting.decide`), escalation policies pick the receivers
+(`watchdog.alerting.escalation`), and acknowledgements pause escalation and
+repeats. Silences and acks live in `watchdog.alerting.controls`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,12 @@ import logging
 import random
 from typing import Any, Callable, Mapping, Sequence
 
+from watchdog.alerting import escalation as esc
+from watchdog.alerting.controls import Controls
+from watchdog.alerting.decide import decide
+from watchdog.alerting.inhibit import Inhibitor
+from watchdog.alerting.routing import RouteTree
+from watchdog.alerting.timeintervals import is_muted
 from watchdog.alerting.grouping import (
     AlertGroup,
     GroupTiming,
@@ -32,12 +41,11 @@ from watchdog.alerting.grouping import (
     is_due,
     is_firing,
     merge_alerts,
-    needs_update,
     new_group,
     notice_status,
 )
 from watchdog.clock import Clock
-from watchdog.model import Alert, AlertState, Labels
+from watchdog.model import Alert, AlertState, Event, Labels
 from watchdog.notify.base import Notice, NoticeAlert, dedup_key_for
 from watchdog.notify.outbox import DEFAULT_RETRY_DEADLINE, Outbox
 from watchdog.notify.registry import Integration, build_integrations
@@ -84,6 +92,7 @@ class Dispatcher:
         rng: random.Random | None = None,
         retry_deadline: float = DEFAULT_RETRY_DEADLINE,
         router: Router | None = None,
+        escalation_policies: Sequence[Any] = (),
     ) -> None:
         self._clock = clock
         self._external_url = external_url
@@ -95,16 +104,32 @@ class Dispatcher:
         self._integrations: dict[str, list[Integration]] = {}
         self._retired: list[Integration] = []
         self._custom_router = router
-        self.update_config(alerting)
+        self._store = store
+        self._controls = Controls(store)
+        self._escalations: dict[str, esc.EscalationState] = {}
+        self._policies: dict[str, esc.Policy] = {}
+        self._inhibit_dirty = True
+        self._controls_loaded = False
+        self.update_config(alerting, escalation_policies=escalation_policies)
 
     # -- configuration ------------------------------------------------------
-    def update_config(self, alerting: Any, router: Router | None = None) -> None:
+    def update_config(self, alerting: Any, router: Router | None = None, escalation_policies: Sequence[Any] | None = None) -> None:
         """Swap in a new alerting config. Builds everything first; raises without changing anything on error.
 
         Groups carry over by key; groups of a route that still exists take its new timing and receiver.
+        `escalation_policies` None keeps the current ones.
         """
         integrations = {r.name: build_integrations(r, clock=self._clock) for r in alerting.receivers}
-        new_router = router or self._custom_router or root_router(alerting)
+        tree = RouteTree(alerting.route)
+        new_router = router or self._custom_router or tree.router
+        inhibitor = Inhibitor(list(getattr(alerting, "inhibit_rules", []) or []))
+        intervals = alerting.all_time_intervals() if hasattr(alerting, "all_time_intervals") else {}
+        if escalation_policies is not None:
+            self._policies = {p.name: p if isinstance(p, esc.Policy) else esc.Policy.from_config(p) for p in escalation_policies}
+        self._tree = tree
+        self._inhibitor = inhibitor
+        self._inhibit_dirty = True
+        self._intervals = intervals
         self._retired.extend(i for lst in self._integrations.values() for i in lst)
         self._alerting = alerting
         global_ = getattr(alerting, "global_", None)
@@ -151,6 +176,7 @@ class Dispatcher:
                 by_group.setdefault(self._group_for(target, alert.labels, t).key, []).append(alert)
         for key, batch in by_group.items():
             self._groups[key] = merge_alerts(self._groups[key], batch, t)
+        self._inhibit_dirty = True
         self._wake.set()
 
     async def notify_now(self, alerts: Sequence[Alert], reason: str) -> None:
@@ -165,6 +191,7 @@ class Dispatcher:
                 self._groups[group.key] = merge_alerts(group, [alert], now)
                 if group.key not in touched:
                     touched.append(group.key)
+        self._inhibit_dirty = True
         for key in touched:
             group = self._groups[key]
             snapshot = sorted(group.alerts.values(), key=lambda a: tuple(a.labels))
@@ -225,21 +252,39 @@ class Dispatcher:
         self._retired.clear()
 
     def groups(self) -> list[dict[str, Any]]:
-        """Current aggregation groups, for the API."""
+        """Current aggregation groups, for the API: alerts, receivers, escalation, ack, silenced/inhibited state."""
+        now = self._clock.now()
+        self._refresh_inhibitor()
         out = []
         for group in sorted(self._groups.values(), key=lambda g: g.key):
-            integrations = self._integrations.get(group.receiver, [])
+            receivers = self._group_receivers(group)
+            integrations = [i for r in receivers for i in self._integrations.get(r, [])]
+            ack = self._controls.ack_of(group.key, now)
+            state = self._escalations.get(group.key)
+            policy = self._policies.get(group.receiver)
+            node = self._tree.node(group.route_key)
             out.append({
                 "id": dedup_key_for(group.key),
                 "key": group.key,
                 "route": group.route_key,
                 "labels": dict(group.labels),
                 "receiver": group.receiver,
+                "receivers": list(receivers),
                 "next_flush_at": group.next_flush_at,
+                "escalation": None if policy is None else {
+                    "policy": policy.name, "level": state.level if state else -1,
+                    "levels": len(policy.levels), "cycle": state.cycle if state else 0,
+                    "started_at": state.started_at if state else None,
+                },
+                "acknowledged": None if ack is None else {
+                    "by": ack.by, "comment": ack.comment, "at": ack.created_at, "expires_at": ack.expires_at},
+                "muted": None if node is None else is_muted(node.mute_time_intervals, node.active_time_intervals, self._intervals, now),
                 "alerts": [
                     {"labels": dict(a.labels), "annotations": dict(a.annotations), "state": "firing" if is_firing(a) else "resolved",
                      "fingerprint": a.fingerprint, "starts_at": a.fired_at if a.fired_at is not None else a.active_at,
-                     "ends_at": a.resolved_at}
+                     "ends_at": a.resolved_at,
+                     "silenced_by": self._controls.silenced_by(a.labels, now),
+                     "inhibited": is_firing(a) and self._inhibitor.inhibited(a.labels)}
                     for a in sorted(group.alerts.values(), key=lambda a: tuple(a.labels))
                 ],
                 "notifications": [
@@ -250,20 +295,128 @@ class Dispatcher:
             })
         return out
 
+    # -- questions the remediator and the API ask (synchronous, in memory) ------------------
+    def _labels(self, labels: Labels | Mapping[str, str]) -> Labels:
+        labels = labels if isinstance(labels, Labels) else Labels.of(dict(labels))
+        missing = {k: v for k, v in self._external_labels.items() if k not in labels}
+        return labels.merged(missing) if missing else labels
+
+    def group_keys_for(self, labels: Labels | Mapping[str, str]) -> list[str]:
+        full = self._labels(labels)
+        return [group_key(t.route_key, group_labels_for(full, t.group_by)) for t in self._router(full)]
+
+    def is_silenced(self, labels: Labels | Mapping[str, str]) -> bool:
+        return bool(self._controls.silenced_by(self._labels(labels), self._clock.now()))
+
+    def is_inhibited(self, labels: Labels | Mapping[str, str]) -> bool:
+        self._refresh_inhibitor()
+        return self._inhibitor.inhibited(self._labels(labels))
+
+    def is_acknowledged(self, labels: Labels | Mapping[str, str]) -> bool:
+        """True when any group the alert belongs to is acknowledged (automatic remediation pauses)."""
+        now = self._clock.now()
+        return any(self._controls.ack_of(k, now) is not None for k in self.group_keys_for(labels))
+
+    def find_group(self, ref: str) -> AlertGroup | None:
+        """A group by id (the dedup key), a unique id prefix of 8+ characters, or its exact key."""
+        if ref in self._groups:
+            return self._groups[ref]
+        found = [g for g in self._groups.values() if dedup_key_for(g.key) == ref]
+        if not found and len(ref) >= 8:
+            found = [g for g in self._groups.values() if dedup_key_for(g.key).startswith(ref)]
+        return found[0] if len(found) == 1 else None
+
+    # -- silences and acks (the API's mutating calls) ---------------------------------------
+    def silences(self) -> list[dict[str, Any]]:
+        now = self._clock.now()
+        return [s.to_json(now) for s in self._controls.silences.all()]
+
+    async def add_silence(self, matchers: Sequence[str], starts_at: float, ends_at: float, created_by: str,
+                          comment: str, silence_id: str | None = None) -> dict[str, Any]:
+        """Raises watchdog.alerting.silences.SilenceError with a message for the client."""
+        await self._ensure_loaded()
+        now = self._clock.now()
+        silence = await self._controls.add_silence(matchers, starts_at, ends_at, created_by, comment, now, silence_id)
+        self._wake.set()
+        return silence.to_json(now)
+
+    async def expire_silence(self, silence_id: str) -> dict[str, Any]:
+        await self._ensure_loaded()
+        now = self._clock.now()
+        silence = await self._controls.expire_silence(silence_id, now)
+        self._wake.set()   # alerts it held go out at their group's next flush
+        return silence.to_json(now)
+
+    async def acknowledge(self, ref: str, by: str, comment: str = "", expires_at: float | None = None) -> dict[str, Any] | None:
+        """Acknowledge a group (None when no such group). Raises controls.AckError on bad input."""
+        await self._ensure_loaded()
+        group = self.find_group(ref)
+        if group is None:
+            return None
+        now = self._clock.now()
+        await self._controls.acknowledge(group.key, by, comment, now, expires_at, self._group_info(group))
+        self._wake.set()
+        return next(g for g in self.groups() if g["key"] == group.key)
+
+    async def unacknowledge(self, ref: str, by: str = "") -> bool | None:
+        """Remove a group's ack; None when no such group, False when it was not acknowledged."""
+        await self._ensure_loaded()
+        group = self.find_group(ref)
+        if group is None:
+            return None
+        removed = await self._controls.unacknowledge(group.key, self._clock.now(), self._group_info(group), by=by)
+        self._wake.set()
+        return removed
+
+    def _group_info(self, group: AlertGroup) -> dict[str, Any]:
+        return {"group_id": dedup_key_for(group.key), "group_key": group.key, "labels": dict(group.labels),
+                "receiver": group.receiver}
+
     # -- internals: flushing ------------------------------------------------------
     async def _ensure_loaded(self) -> None:
         await self._outbox.load()
+        if not self._controls_loaded:
+            await self._controls.load()
+            for key, data in (await self._store.load_group_states()).items():
+                try:
+                    self._escalations[key] = esc.EscalationState.from_dict(data)
+                except (KeyError, TypeError, ValueError):
+                    continue
+            self._controls_loaded = True
+
+    def _refresh_inhibitor(self) -> None:
+        if self._inhibit_dirty:
+            firing = {a.fingerprint: a.labels for g in self._groups.values() for a in g.alerts.values() if is_firing(a)}
+            self._inhibitor.set_firing(firing.values())
+            self._inhibit_dirty = False
+
+    def _group_receivers(self, group: AlertGroup) -> tuple[str, ...]:
+        policy = self._policies.get(group.receiver)
+        if policy is None:
+            return (group.receiver,)
+        state = self._escalations.get(group.key)
+        return esc.receivers_of(policy, state) if state is not None else ()
 
     async def _tick(self, now: float) -> None:
-        due: list[tuple[AlertGroup, list[Alert]]] = []
+        for key in self._controls.expired_acks(now):
+            group = self._groups.get(key)
+            info = self._group_info(group) if group else {"group_key": key}
+            await self._controls.unacknowledge(key, now, info, reason="expired")
+        due: list[tuple[AlertGroup, list[Alert], bool]] = []
         for key, group in list(self._groups.items()):
             if is_due(group, now):
                 group = expire_unrefreshed(group, now, self._resolve_timeout)
                 flushed, snapshot = flush(group, now)
                 self._groups[key] = flushed
-                due.append((flushed, snapshot))
-        for group, snapshot in due:
-            await self._dispatch_group(group, snapshot, now, reason="", force=False)
+                due.append((flushed, snapshot, False))
+            elif self._escalation_due(key, group, now):
+                due.append((group, sorted(group.alerts.values(), key=lambda a: tuple(a.labels)), True))
+        if due:
+            self._inhibit_dirty = True
+        for group, snapshot, escalation_only in due:
+            await self._dispatch_group(group, snapshot, now, reason="", force=False, escalation_only=escalation_only)
+            if escalation_only:
+                continue
             current = self._groups.get(group.key)
             if current is not None:
                 current = drop_flushed_resolved(current, snapshot)
@@ -277,44 +430,106 @@ class Dispatcher:
         self._carried_resolved = {fp: t for fp, t in self._carried_resolved.items() if t > now - RESOLVED_MEMORY}
         self._outbox.start_due(now)
 
-    async def _dispatch_group(self, group: AlertGroup, snapshot: Sequence[Alert], now: float, *, reason: str, force: bool) -> None:
-        integrations = self._integrations.get(group.receiver)
-        if integrations is None:
-            log.error("group %s routes to unknown receiver %r; notice not sent", group.key, group.receiver)
-            return
+    def _escalation_due(self, key: str, group: AlertGroup, now: float) -> bool:
+        policy, state = self._policies.get(group.receiver), self._escalations.get(key)
+        if policy is None or state is None or self._controls.ack_of(key, now) is not None:
+            return False
+        at = esc.next_due(policy, state, group.timing.repeat_interval) if state.paused_at is None else None
+        return at is not None and at <= now
+
+    def _held(self, group: AlertGroup, firing: Sequence[Alert], now: float) -> set[str]:
+        """Fingerprints of firing alerts whose notices are held: time interval, silence or inhibition."""
+        node = self._tree.node(group.route_key)
+        if node is not None and is_muted(node.mute_time_intervals, node.active_time_intervals, self._intervals, now):
+            return {a.fingerprint for a in firing}
+        self._refresh_inhibitor()
+        return {a.fingerprint for a in firing
+                if self._controls.silenced_by(a.labels, now) or self._inhibitor.inhibited(a.labels)}
+
+    async def _escalate(self, group: AlertGroup, any_visible: bool, all_resolved: bool, acked: bool, now: float) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(receivers, receivers to tell at once) for a group whose receiver is an escalation policy."""
+        policy = self._policies[group.receiver]
+        state = self._escalations.get(group.key)
+        if state is None:
+            if not any_visible or all_resolved:
+                return (), ()
+            state = esc.start(now)
+        step = esc.advance(policy, state, now, acked=acked, repeat_interval=group.timing.repeat_interval)
+        if step.state.level > state.level or step.state.cycle > state.cycle:
+            await self._store.append_event(Event(now, "escalation.level", {
+                **self._group_info(group), "policy": policy.name, "level": step.state.level,
+                "cycle": step.state.cycle, "receivers": list(step.newly_reached)}))
+        if step.state != state:
+            self._escalations[group.key] = step.state
+            await self._store.save_group_state(group.key, step.state.to_dict())
+        return step.receivers, step.newly_reached
+
+    async def _dispatch_group(self, group: AlertGroup, snapshot: Sequence[Alert], now: float, *, reason: str, force: bool,
+                              escalation_only: bool = False) -> None:
         firing = [a for a in snapshot if is_firing(a)]
         resolved = [a for a in snapshot if not is_firing(a)]
-        firing_fps, resolved_fps = fingerprints(firing), fingerprints(resolved)
+        held = self._held(group, firing, now) if not force else set()
+        visible = [a for a in firing if a.fingerprint not in held]
+        acked = self._controls.ack_of(group.key, now) is not None
+        if group.receiver in self._policies:
+            receivers, newly = await self._escalate(group, bool(visible), not firing, acked, now)
+        elif group.receiver in self._integrations:
+            receivers, newly = (group.receiver,), ()
+        else:
+            log.error("group %s routes to unknown receiver %r; notice not sent", group.key, group.receiver)
+            return
+        if escalation_only:
+            receivers = newly
+        by_fp = {a.fingerprint: a for a in snapshot}
         dedup_key = dedup_key_for(group.key)
-        for integ in integrations:
-            last = await self._outbox.last_record(group.key, integ.key)
-            if not force and not needs_update(
-                last, firing_fps, resolved_fps, send_resolved=integ.send_resolved,
-                repeat_interval=group.timing.repeat_interval, now=now,
-            ):
-                continue
-            if force and not firing and (last is None or not last.firing_fingerprints):
-                continue  # nothing this receiver knows of is firing: nothing to say
-            record = NotificationRecord(
-                group_key=group.key, receiver=integ.key, status=notice_status(snapshot), sent_at=now,
-                dedup_key=dedup_key, firing_fingerprints=firing_fps, resolved_fingerprints=resolved_fps,
-            )
-            to_send = firing + (resolved if integ.send_resolved else [])
-            if not to_send:
-                # Resolved, but this integration does not want resolved notices: only the log learns it.
-                await self._outbox.record_without_sending((group.key, integ.key), record)
-                continue
-            notice = Notice.build(
-                receiver=group.receiver, group_key=group.key, group_labels=dict(group.labels),
-                alerts=[NoticeAlert.from_alert(a, is_firing(a)) for a in to_send],
-                external_url=self._external_url, reason=reason, created_at=now,
-            )
-            await self._outbox.enqueue(integ, notice, record, now)
+        for receiver in receivers:
+            for integ in self._integrations.get(receiver, []):
+                last = await self._outbox.last_record(group.key, integ.key)
+                d = decide(
+                    last, fingerprints(visible), sorted(held), fingerprints(resolved),
+                    send_resolved=integ.send_resolved, repeat_interval=group.timing.repeat_interval, now=now,
+                    repeat_allowed=not acked, force=force or receiver in newly,
+                )
+                if not d.send:
+                    continue
+                if force and not d.firing and (last is None or not last.firing_fingerprints):
+                    continue  # nothing this receiver knows of is firing: nothing to say
+                record = NotificationRecord(
+                    group_key=group.key, receiver=integ.key, status="firing" if d.firing else "resolved", sent_at=now,
+                    dedup_key=dedup_key, firing_fingerprints=d.record_firing, resolved_fingerprints=d.record_resolved,
+                )
+                to_send = [by_fp[fp] for fp in (*d.firing, *d.resolved) if fp in by_fp]
+                if not to_send:
+                    # Resolved, but this integration does not want resolved notices: only the log learns it.
+                    await self._outbox.record_without_sending((group.key, integ.key), record)
+                    continue
+                to_send.sort(key=lambda a: tuple(a.labels))
+                notice = Notice.build(
+                    receiver=receiver, group_key=group.key, group_labels=dict(group.labels),
+                    alerts=[NoticeAlert.from_alert(a, is_firing(a)) for a in to_send],
+                    external_url=self._external_url, reason=reason, created_at=now,
+                )
+                await self._outbox.enqueue(integ, notice, record, now)
+        if not firing and not escalation_only:
+            await self._forget_group_state(group, now)
+
+    async def _forget_group_state(self, group: AlertGroup, now: float) -> None:
+        """Resolution ends escalation and any acknowledgement."""
+        if self._escalations.pop(group.key, None) is not None:
+            await self._store.delete_group_state(group.key)
+        await self._controls.unacknowledge(group.key, now, self._group_info(group), reason="resolved")
 
     # -- internals: the loop's waiting ---------------------------------------------
     def _next_wake(self, now: float) -> float:
         times = [g.next_flush_at for g in self._groups.values()]
         times += [i.next_attempt_at for i in self._outbox.eligible_items()]
+        for key, group in self._groups.items():
+            policy, state = self._policies.get(group.receiver), self._escalations.get(key)
+            if policy is not None and state is not None and state.paused_at is None and self._controls.ack_of(key, now) is None:
+                at = esc.next_due(policy, state, group.timing.repeat_interval)
+                if at is not None:
+                    times.append(at)
+        times += [a.expires_at for a in self._controls.acks.values() if a.expires_at is not None]
         return min(times, default=now + MAX_IDLE_WAIT)
 
     async def _wait(self, delay: float) -> None:

@@ -101,6 +101,30 @@ class OutboxItem:
     id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SilenceRecord:
+    """A silence (Alertmanager's fields); kept after it expires until pruned."""
+
+    id: str
+    matchers: tuple[str, ...]
+    starts_at: float
+    ends_at: float
+    created_by: str = ""
+    comment: str = ""
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class AckRecord:
+    """An acknowledgement of one alert group: who, why, until when (None = until resolved or un-acked)."""
+
+    group_key: str
+    by: str
+    comment: str
+    created_at: float
+    expires_at: float | None = None
+
+
 class Store(Protocol):
     async def open(self) -> None:
         """Create or migrate the schema (schema_version table); mark unfinished runs interrupted."""
@@ -155,6 +179,28 @@ class Store(Protocol):
 
     async def kv_set(self, key: str, value: str | None) -> None:
         """None deletes."""
+
+    # -- silences, acks, alert-group state (routing) -----------------------
+    async def save_silence(self, silence: SilenceRecord) -> None:
+        """Upsert by id."""
+
+    async def load_silences(self) -> list[SilenceRecord]: ...
+
+    async def delete_silence(self, silence_id: str) -> None: ...
+
+    async def save_ack(self, ack: AckRecord) -> None:
+        """Upsert by group_key."""
+
+    async def delete_ack(self, group_key: str) -> None: ...
+
+    async def load_acks(self) -> list[AckRecord]: ...
+
+    async def save_group_state(self, group_key: str, data: Mapping[str, Any]) -> None:
+        """Upsert the dispatcher's per-group state (escalation progress, notified receivers)."""
+
+    async def delete_group_state(self, group_key: str) -> None: ...
+
+    async def load_group_states(self) -> dict[str, dict[str, Any]]: ...
 
     # -- housekeeping ---------------------------------------------------
     async def prune(self, before: float) -> int:

@@ -7,7 +7,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from watchdog.api import handlers, query
+from watchdog.api import alerting_routes, handlers, query
 from watchdog.api.auth import check_read
 from watchdog.api.context import CTX, ApiContext
 from watchdog.api.format import error
@@ -78,6 +78,7 @@ def build_api(ctx: ApiContext) -> web.Application:
     r.add_get("/api/v1/query_range", query.range_query)
     r.add_post("/api/v1/query_range", query.range_query)
     r.add_post("/-/reload", handlers.reload)
+    alerting_routes.register(app, ctx)   # groups, acks, silences, /api/v2/alerts
     return app
 
 

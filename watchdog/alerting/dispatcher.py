@@ -355,6 +355,7 @@ class Dispatcher:
             return None
         now = self._clock.now()
         await self._controls.acknowledge(group.key, by, comment, now, expires_at, self._group_info(group))
+        await self._pause_escalation(group.key, now, paused=True)
         self._wake.set()
         return next(g for g in self.groups() if g["key"] == group.key)
 
@@ -364,9 +365,23 @@ class Dispatcher:
         group = self.find_group(ref)
         if group is None:
             return None
-        removed = await self._controls.unacknowledge(group.key, self._clock.now(), self._group_info(group), by=by)
+        now = self._clock.now()
+        removed = await self._controls.unacknowledge(group.key, now, self._group_info(group), by=by)
+        await self._pause_escalation(group.key, now, paused=False)
         self._wake.set()
         return removed
+
+    async def _pause_escalation(self, key: str, now: float, *, paused: bool) -> None:
+        """An ack stops the escalation clock at once; removing it restarts the clock where it stopped."""
+        state = self._escalations.get(key)
+        if state is None or (state.paused_at is not None) == paused:
+            return
+        if paused:
+            state = dataclasses.replace(state, paused_at=now)
+        else:
+            state = dataclasses.replace(state, started_at=state.started_at + (now - state.paused_at), paused_at=None)
+        self._escalations[key] = state
+        await self._store.save_group_state(key, state.to_dict())
 
     def _group_info(self, group: AlertGroup) -> dict[str, Any]:
         return {"group_id": dedup_key_for(group.key), "group_key": group.key, "labels": dict(group.labels),
@@ -402,6 +417,7 @@ class Dispatcher:
             group = self._groups.get(key)
             info = self._group_info(group) if group else {"group_key": key}
             await self._controls.unacknowledge(key, now, info, reason="expired")
+            await self._pause_escalation(key, now, paused=False)
         due: list[tuple[AlertGroup, list[Alert], bool]] = []
         for key, group in list(self._groups.items()):
             if is_due(group, now):

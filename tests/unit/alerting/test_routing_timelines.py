@@ -1,0 +1,232 @@
+"""Routing, silences, inhibition, time intervals, escalation and acks as timelines on a FakeClock.
+
+Alertmanager acceptance-test style: at t=0 alerts arrive; between t=a and t=b
+exactly these notifications are expected. Real SqliteStore, log receivers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from watchdog.alerting.config import AlertingConfig
+from watchdog.alerting.dispatcher import Dispatcher
+from watchdog.alerting.silences import SilenceError
+from watchdog.config.models import EscalationPolicy
+from watchdog.model import Alert, AlertState, Labels
+from watchdog.state.sqlite import SqliteStore
+from watchdog.testing.fakeclock import FakeClock
+
+T0 = 1_700_000_000.0   # 2023-11-14 22:13:20 UTC, a Tuesday
+
+
+def config(routes=(), inhibit=(), intervals=(), receivers=("oncall", "db", "pager-1", "pager-2", "lead"), **root):
+    return AlertingConfig.model_validate({
+        "route": {"receiver": "oncall", "group_by": ["alertname"], "group_wait": "30s", "group_interval": "1m",
+                  "repeat_interval": "1h", "routes": list(routes), **root},
+        "receivers": [{"name": r, "log_configs": [{}]} for r in receivers],
+        "inhibit_rules": list(inhibit),
+        "time_intervals": list(intervals),
+    })
+
+
+def firing(t=T0, **labels):
+    return Alert(labels=Labels.of(labels), annotations={}, state=AlertState.FIRING, active_at=t, fired_at=t)
+
+
+@pytest.fixture
+async def store(tmp_path):
+    s = SqliteStore(str(tmp_path / "wd.db"))
+    await s.open()
+    yield s
+    await s.close()
+
+
+class Run:
+    """Rule rounds every 10 s report `current`; a dropped alert is reported resolved."""
+
+    def __init__(self, d: Dispatcher, clock: FakeClock, store: SqliteStore) -> None:
+        self.d, self.clock, self.store = d, clock, store
+        self.current: list[Alert] = []
+        self._reported: dict[str, Alert] = {}
+
+    async def until(self, t: float) -> None:
+        while self.clock.now() < T0 + t:
+            self.clock.advance(1)
+            now = self.clock.now()
+            if int(now - T0) % 10 == 0:
+                cur = {a.fingerprint: a for a in self.current}
+                for fp, a in list(self._reported.items()):
+                    if fp not in cur and a.state is AlertState.FIRING:
+                        self._reported[fp] = dataclasses.replace(a, state=AlertState.RESOLVED, resolved_at=now)
+                self._reported.update(cur)
+                await self.d.on_alerts(list(self._reported.values()), now)
+            await self.d.process_due()
+
+    async def sent(self):
+        return [(e.time - T0, e.data["receiver"], e.data["status"],
+                 sorted(a["labels"].get("i", "") for a in e.data["alerts"]))
+                for e in await self.store.events(kinds=["notification.sent"])]
+
+
+async def test_routes_send_to_matching_receivers_with_their_own_groups(store):
+    clock = FakeClock(T0)
+    cfg = config(routes=[{"matchers": ['team="db"'], "receiver": "db", "group_wait": "10s"}])
+    run = Run(Dispatcher(cfg, store=store, clock=clock), clock, store)
+    run.current = [firing(alertname="A", team="db", i="1"), firing(alertname="A", i="2")]
+    await run.until(40)
+    assert await run.sent() == [(10, "db", "firing", ["1"]), (30, "oncall", "firing", ["2"])]
+
+
+async def test_silence_holds_notice_and_expiry_lets_it_through_at_next_flush(store):
+    clock = FakeClock(T0)
+    d = Dispatcher(config(), store=store, clock=clock)
+    run = Run(d, clock, store)
+    silence = await d.add_silence(['alertname="A"'], T0, T0 + 3600, "me", "maintenance")
+    run.current = [firing(alertname="A", i="1")]
+    await run.until(200)
+    assert await run.sent() == []
+    assert d.is_silenced({"alertname": "A"}) and not d.is_silenced({"alertname": "B"})
+    assert d.groups()[0]["alerts"][0]["silenced_by"] == [silence["id"]]
+    await d.expire_silence(silence["id"])
+    await run.until(260)
+    assert await run.sent() == [(210, "oncall", "firing", ["1"])]       # the group's next flush after expiry
+
+
+async def test_silence_added_after_firing_still_lets_resolution_through(store):
+    clock = FakeClock(T0)
+    d = Dispatcher(config(), store=store, clock=clock)
+    run = Run(d, clock, store)
+    run.current = [firing(alertname="A", i="1")]
+    await run.until(40)
+    await d.add_silence(['alertname="A"'], T0 + 40, T0 + 7200, "me", "")
+    await run.until(300)
+    assert await run.sent() == [(30, "oncall", "firing", ["1"])]        # silenced: no repeat, and no fake resolve
+    run.current = []
+    await run.until(400)
+    assert await run.sent() == [(30, "oncall", "firing", ["1"]), (330, "oncall", "resolved", ["1"])]
+
+
+async def test_silences_survive_a_restart_and_bad_silences_are_refused(store):
+    clock = FakeClock(T0)
+    d = Dispatcher(config(), store=store, clock=clock)
+    with pytest.raises(SilenceError, match="match every alert"):
+        await d.add_silence(['alertname=~".*"'], T0, T0 + 60, "me", "")
+    with pytest.raises(SilenceError, match="end after it starts"):
+        await d.add_silence(['alertname="A"'], T0 + 60, T0 + 30, "me", "")
+    await d.add_silence(['alertname="A"'], T0, T0 + 60, "me", "")
+    d2 = Dispatcher(config(), store=store, clock=clock)
+    await d2.process_due()
+    assert [s["matchers"] for s in d2.silences()] == [['alertname="A"']]
+    assert d2.is_silenced({"alertname": "A"})
+    clock.advance(61)
+    assert not d2.is_silenced({"alertname": "A"})                          # expired on time
+
+
+async def test_inhibited_alert_is_held_while_its_source_fires(store):
+    clock = FakeClock(T0)
+    cfg = config(inhibit=[{"source_matchers": ['severity="critical"'], "target_matchers": ['severity="warning"'],
+                           "equal": ["cluster"]}], group_by=["alertname", "severity"])
+    d = Dispatcher(cfg, store=store, clock=clock)
+    run = Run(d, clock, store)
+    run.current = [firing(alertname="Down", severity="critical", cluster="eu", i="src"),
+                   firing(alertname="Slow", severity="warning", cluster="eu", i="tgt")]
+    await run.until(40)
+    assert await run.sent() == [(30, "oncall", "firing", ["src"])]
+    assert d.is_inhibited({"alertname": "Slow", "severity": "warning", "cluster": "eu"})
+    run.current = [run.current[1]]                                         # the source resolves at t=50
+    await run.until(100)
+    assert (30 + 60, "oncall", "firing", ["tgt"]) in await run.sent()
+
+
+async def test_mute_time_interval_holds_and_active_interval_releases(store):
+    clock = FakeClock(T0)                                                  # 22:13 UTC
+    cfg = config(
+        routes=[{"matchers": ['team="db"'], "receiver": "db", "mute_time_intervals": ["nights"]},
+                {"matchers": ['team="web"'], "receiver": "oncall", "active_time_intervals": ["nights"]}],
+        intervals=[{"name": "nights", "time_intervals": [{"times": [{"start_time": "22:00", "end_time": "24:00"}]}]}],
+    )
+    run = Run(Dispatcher(cfg, store=store, clock=clock), clock, store)
+    run.current = [firing(alertname="A", team="db", i="db"), firing(alertname="B", team="web", i="web")]
+    await run.until(40)
+    assert await run.sent() == [(30, "oncall", "firing", ["web"])]
+    clock.set(T0 + 107 * 60)                                               # 00:00 the next day: nights are over
+    await run.d.on_alerts(run.current, clock.now())
+    await run.until(107 * 60 + 70)
+    sent = await run.sent()
+    assert [(r, i) for _, r, _, i in sent] == [("oncall", ["web"]), ("db", ["db"])]
+    assert sent[-1][0] <= 107 * 60 + 60                                    # at the first flush after the mute ended
+
+
+def policy(**kw):
+    return EscalationPolicy.model_validate({"name": "db-oncall", "levels": [
+        {"after": "0m", "receivers": ["pager-1"]}, {"after": "10m", "receivers": ["pager-2"]},
+        {"after": "30m", "receivers": ["lead"]}], **kw})
+
+
+async def test_escalation_levels_and_resolution_to_everyone_notified(store):
+    clock = FakeClock(T0)
+    d = Dispatcher(config(receiver="db-oncall"), store=store, clock=clock, escalation_policies=[policy()])
+    run = Run(d, clock, store)
+    run.current = [firing(alertname="A", i="1")]
+    await run.until(40)
+    assert await run.sent() == [(30, "pager-1", "firing", ["1"])]
+    await run.until(30 + 600 + 1)
+    assert (await run.sent())[-1] == (630, "pager-2", "firing", ["1"])   # exactly at `after: 10m`
+    run.current = []
+    await run.until(30 + 600 + 120)
+    resolved = sorted(r for _, r, s, _ in await run.sent() if s == "resolved")
+    assert resolved == ["pager-1", "pager-2"]                              # the lead was never paged
+    await run.until(3600)
+    assert not any(r == "lead" for _, r, _, _ in await run.sent())
+
+
+async def test_ack_stops_escalation_and_pauses_until_unack(store):
+    clock = FakeClock(T0)
+    d = Dispatcher(config(receiver="db-oncall"), store=store, clock=clock, escalation_policies=[policy()])
+    run = Run(d, clock, store)
+    run.current = [firing(alertname="A", i="1")]
+    await run.until(40)
+    gid = d.groups()[0]["id"]
+    acked = await d.acknowledge(gid[:10], "alice", "looking")
+    assert acked["acknowledged"]["by"] == "alice"
+    assert d.is_acknowledged({"alertname": "A", "i": "2"})                 # same group: remediation pauses
+    assert not d.is_acknowledged({"alertname": "B"})
+    await run.until(3 * 3600)
+    assert [r for _, r, _, _ in await run.sent()] == ["pager-1"]           # no level 2, no repeat
+    assert await d.unacknowledge(gid, "alice") is True
+    # Escalation started at t=30 (first notice) and was paused at t=40: 590 s of `after: 10m` remain.
+    await run.until(3 * 3600 + 585)
+    assert "pager-2" not in [r for _, r, _, _ in await run.sent()]        # the paused time does not count
+    await run.until(3 * 3600 + 591)
+    assert [r for _, r, _, _ in await run.sent()][-1] == "pager-2"
+    kinds = [e.kind for e in await store.events(kinds=["group.acknowledged", "group.unacknowledged"])]
+    assert kinds == ["group.acknowledged", "group.unacknowledged"]
+
+
+async def test_ack_expires_and_survives_restart(store):
+    clock = FakeClock(T0)
+    d = Dispatcher(config(receiver="db-oncall"), store=store, clock=clock, escalation_policies=[policy()])
+    run = Run(d, clock, store)
+    run.current = [firing(alertname="A", i="1")]
+    await run.until(40)
+    await d.acknowledge(d.groups()[0]["id"], "bob", "", expires_at=T0 + 300)
+    d2 = Dispatcher(config(receiver="db-oncall"), store=store, clock=clock, escalation_policies=[policy()])
+    run.d = d2
+    await run.until(100)
+    assert d2.is_acknowledged({"alertname": "A"})
+    await run.until(30 + 600 + 300 + 2)
+    assert not d2.is_acknowledged({"alertname": "A"})
+    assert "pager-2" in [r for _, r, _, _ in await run.sent()]             # escalation resumed after expiry
+
+
+async def test_policy_repeat_starts_over(store):
+    clock = FakeClock(T0)
+    p = EscalationPolicy.model_validate({"name": "db-oncall", "repeat": True, "levels": [
+        {"after": "0m", "receivers": ["pager-1"]}, {"after": "10m", "receivers": ["pager-2"]}]})
+    d = Dispatcher(config(receiver="db-oncall", repeat_interval="24h"), store=store, clock=clock, escalation_policies=[p])
+    run = Run(d, clock, store)
+    run.current = [firing(alertname="A", i="1")]
+    await run.until(30 + 1200 + 1)                                          # cycle = 10m + 10m
+    assert [(t, r) for t, r, _, _ in await run.sent()] == [(30, "pager-1"), (630, "pager-2"), (1230, "pager-1")]

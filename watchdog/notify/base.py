@@ -130,6 +130,8 @@ class Notice:
     created_at: float = 0.0
     common_labels: Mapping[str, str] = field(default_factory=dict)
     common_annotations: Mapping[str, str] = field(default_factory=dict)
+    acknowledged: bool = False       # the group is acknowledged here (PagerDuty: event_action acknowledge)
+    pinned_dedup_key: str = ""       # the key an earlier firing notice used (kept across reloads)
 
     @classmethod
     def build(
@@ -142,6 +144,7 @@ class Notice:
         external_url: str = "",
         reason: str = "",
         created_at: float = 0.0,
+        acknowledged: bool = False,
     ) -> "Notice":
         status = "firing" if any(a.status == "firing" for a in alerts) else "resolved"
         return cls(
@@ -155,11 +158,12 @@ class Notice:
             created_at=created_at,
             common_labels=_common([a.labels for a in alerts]),
             common_annotations=_common([a.annotations for a in alerts]),
+            acknowledged=acknowledged,
         )
 
     @property
     def dedup_key(self) -> str:
-        return dedup_key_for(self.group_key)
+        return self.pinned_dedup_key or dedup_key_for(self.group_key)
 
     def firing(self) -> list[NoticeAlert]:
         return [a for a in self.alerts if a.status == "firing"]
@@ -180,6 +184,8 @@ class Notice:
             "created_at": self.created_at,
             "common_labels": dict(self.common_labels),
             "common_annotations": dict(self.common_annotations),
+            "acknowledged": self.acknowledged,
+            "pinned_dedup_key": self.pinned_dedup_key,
         }
 
     @classmethod
@@ -196,6 +202,8 @@ class Notice:
             created_at=float(d.get("created_at", 0.0)),
             common_labels=dict(d.get("common_labels", {})),
             common_annotations=dict(d.get("common_annotations", {})),
+            acknowledged=bool(d.get("acknowledged", False)),
+            pinned_dedup_key=str(d.get("pinned_dedup_key", "")),
         )
 
 
@@ -203,7 +211,7 @@ class Notice:
 class Notifier(Protocol):
     """One configured integration of one receiver (e.g. the first webhook_configs entry)."""
 
-    integration: str                 # "webhook", "log", later "slack", "email", "pagerduty"
+    integration: str                 # "webhook", "log", "slack", "email", "pagerduty", "alertmanager"
     send_resolved: bool
 
     async def send(self, notice: Notice) -> None:

@@ -11,8 +11,12 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from watchdog.clock import Clock
+from watchdog.notify.alertmanager import alertmanager_factory
 from watchdog.notify.base import Notifier
+from watchdog.notify.email import email_factory
 from watchdog.notify.log import log_factory
+from watchdog.notify.pagerduty import pagerduty_factory
+from watchdog.notify.slack import slack_factory
 from watchdog.notify.webhook import webhook_factory
 
 log = logging.getLogger("watchdog.notify")
@@ -23,6 +27,10 @@ Factory = Callable[..., Notifier]  # (config entry, *, receiver: str, clock: Clo
 NOTIFIER_FACTORIES: dict[str, tuple[str, Factory]] = {
     "webhook_configs": ("webhook", webhook_factory),
     "log_configs": ("log", log_factory),
+    "slack_configs": ("slack", slack_factory),
+    "email_configs": ("email", email_factory),
+    "pagerduty_configs": ("pagerduty", pagerduty_factory),
+    "alertmanager_configs": ("alertmanager", alertmanager_factory),
 }
 
 

@@ -1,0 +1,158 @@
+"""Groups, acks, silences and POST /api/v2/alerts on a real aiohttp server, with a real Dispatcher and SqliteStore.
+
+The CLI client commands run against the same server (in a worker thread, so
+the server keeps serving on this loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from pydantic import SecretStr
+
+from watchdog import cli
+from watchdog.alerting.config import AlertingConfig
+from watchdog.alerting.dispatcher import Dispatcher
+from watchdog.api import build_api
+from watchdog.state.sqlite import SqliteStore
+
+TOKEN = "s3cret-token"
+
+
+@dataclass
+class Ctx:
+    clock: Any
+    store: Any
+    dispatcher: Any
+    token: SecretStr | None = SecretStr(TOKEN)
+    read_token: SecretStr | None = None
+    engine: Any = None
+    ready: bool = True
+
+    def alerts(self):
+        return []
+
+    def targets(self):
+        return []
+
+    def rule_health(self):
+        return []
+
+    async def reload(self):
+        return True, []
+
+
+@pytest.fixture
+async def served(tmp_path, fake_clock):
+    store = SqliteStore(str(tmp_path / "wd.db"))
+    await store.open()
+    alerting = AlertingConfig.model_validate({
+        "route": {"receiver": "oncall", "group_by": ["alertname"], "routes": [{"matchers": ['team="db"'], "receiver": "db"}]},
+        "receivers": [{"name": "oncall", "log_configs": [{}]}, {"name": "db", "log_configs": [{}]}],
+    })
+    dispatcher = Dispatcher(alerting, store=store, clock=fake_clock)
+    ctx = Ctx(clock=fake_clock, store=store, dispatcher=dispatcher)
+    server = TestServer(build_api(ctx), host="127.0.0.1", port=0)
+    await server.start_server()
+    url = str(server.make_url("/")).rstrip("/")
+    async with aiohttp.ClientSession(base_url=url + "/") as session:
+        yield ctx, session, url
+    await server.close()
+    await dispatcher.close()
+    await store.close()
+
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+async def test_v2_alerts_intake_forms_groups_and_ack_round_trip(served):
+    ctx, http, _ = served
+    body = [{"labels": {"alertname": "DiskFull", "team": "db", "instance": "db-1"}, "annotations": {"summary": "disk"},
+             "startsAt": "2023-11-14T22:00:00Z"},
+            {"labels": {"alertname": "Old"}, "startsAt": "2023-11-14T20:00:00Z", "endsAt": "2023-11-14T21:00:00Z"}]
+    resp = await http.post("api/v2/alerts", json=body)
+    assert resp.status == 401                                            # no bearer token: refused
+    resp = await http.post("api/v2/alerts", json=body, headers=AUTH)
+    assert resp.status == 200 and (await resp.json())["data"] == {"received": 2}
+    groups = (await (await http.get("api/v1/groups")).json())["data"]["groups"]
+    db = next(g for g in groups if g["receiver"] == "db")
+    assert db["labels"] == {"alertname": "DiskFull"} and db["alerts"][0]["state"] == "firing"
+    assert next(g for g in groups if g["receiver"] == "oncall")["alerts"][0]["state"] == "resolved"
+
+    resp = await http.post(f"api/v1/groups/{db['id']}/ack", json={"by": "alice", "comment": "on it"}, headers=AUTH)
+    assert resp.status == 200 and (await resp.json())["data"]["acknowledged"]["by"] == "alice"
+    assert ctx.dispatcher.is_acknowledged({"alertname": "DiskFull", "team": "db"})
+    resp = await http.delete(f"api/v1/groups/{db['id']}/ack", headers=AUTH)
+    assert (await resp.json())["data"] == {"unacknowledged": True}
+    assert not ctx.dispatcher.is_acknowledged({"alertname": "DiskFull", "team": "db"})
+    resp = await http.post("api/v1/groups/feedface00/ack", json={}, headers=AUTH)
+    assert resp.status == 404
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"matchers": ['alertname=~".*"'], "duration": "1h"}, "match every alert"),
+    ({"matchers": ['alertname="A"'], "startsAt": 1_700_000_100, "endsAt": 1_700_000_050}, "end after it starts"),
+    ({"matchers": ['alertname="A'], "duration": "1h"}, "unterminated"),
+    ({"matchers": [], "duration": "1h"}, "non-empty list"),
+    ({"matchers": ['alertname="A"']}, "endsAt or duration"),
+])
+async def test_bad_silences_are_refused_with_a_clear_message(served, body, message):
+    _, http, _ = served
+    resp = await http.post("api/v1/silences", json=body, headers=AUTH)
+    payload = await resp.json()
+    assert resp.status == 400 and payload["errorType"] == "bad_data" and message in payload["error"]
+
+
+async def test_bad_v2_alerts_are_refused(served):
+    _, http, _ = served
+    for body in ({"labels": {}}, [{"labels": {}}], [{"labels": {"bad-name": "x"}}], [{"labels": {"a": 1}}]):
+        resp = await http.post("api/v2/alerts", json=body, headers=AUTH)
+        assert resp.status == 400, body
+
+
+async def test_silence_api_accepts_alertmanager_matcher_objects(served):
+    ctx, http, _ = served
+    body = {"matchers": [{"name": "host", "value": "db-.*", "isRegex": True, "isEqual": True}],
+            "startsAt": ctx.clock.now(), "endsAt": ctx.clock.now() + 60, "createdBy": "am", "comment": "x"}
+    resp = await http.post("api/v1/silences", json=body, headers=AUTH)
+    assert resp.status == 200
+    assert ctx.dispatcher.is_silenced({"host": "db-7"}) and not ctx.dispatcher.is_silenced({"host": "web-1"})
+
+
+async def test_cli_silence_add_ls_expire_and_ack_against_the_api(served, monkeypatch, capsys):
+    ctx, http, url = served
+    monkeypatch.setenv("WATCHDOG_TOKEN", TOKEN)
+
+    def run(*argv: str) -> int:
+        return cli.main(list(argv))
+
+    code = await asyncio.to_thread(run, "silence", "add", "--url", url, 'alertname="A"', "--duration", "2h",
+                                   "--comment", "deploy")
+    assert code == 0
+    sid = capsys.readouterr().out.strip()
+    assert ctx.dispatcher.is_silenced({"alertname": "A"})
+    assert await asyncio.to_thread(run, "silence", "ls", "--url", url) == 0
+    listing = capsys.readouterr().out
+    assert sid in listing and "deploy" in listing and "active" in listing
+    assert await asyncio.to_thread(run, "silence", "expire", "--url", url, sid) == 0
+    assert not ctx.dispatcher.is_silenced({"alertname": "A"})
+    assert await asyncio.to_thread(run, "silence", "expire", "--url", url, sid) == 1      # already expired
+    assert "already expired" in capsys.readouterr().err
+
+    await ctx.dispatcher.on_alerts([], ctx.clock.now())
+    resp = await http.post("api/v2/alerts", json=[{"labels": {"alertname": "B"}}], headers=AUTH)
+    assert resp.status == 200
+    gid = ctx.dispatcher.groups()[0]["id"]
+    assert await asyncio.to_thread(run, "ack", "--url", url, gid[:12], "--comment", "mine") == 0
+    assert ctx.dispatcher.groups()[0]["acknowledged"]["comment"] == "mine"
+    assert await asyncio.to_thread(run, "alerts", "--groups", "--url", url) == 0
+    assert gid[:12] in capsys.readouterr().out
+    assert await asyncio.to_thread(run, "unack", "--url", url, gid[:12]) == 0
+    assert ctx.dispatcher.groups()[0]["acknowledged"] is None
+    monkeypatch.delenv("WATCHDOG_TOKEN")
+    assert await asyncio.to_thread(run, "ack", "--url", url, gid[:12]) == 1                # no token: refused

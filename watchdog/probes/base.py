@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Iterable, Mapping, Protocol
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
 from watchdog.durations import Duration
 from watchdog.model import METRIC_NAME, Labels
@@ -28,6 +29,33 @@ LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 # (`job` has its own field, `instance` is defined by the contract per type).
 RESERVED_LABELS = frozenset({"target", "job", "instance"})
 DEFAULT_TIMEOUT_CAP = 10.0
+
+
+def check_regex(pattern: str) -> str:
+    """Validator: a Python-compilable regex (config error on a bad one)."""
+    try:
+        re.compile(pattern)
+    except re.error as e:
+        raise ValueError(f"invalid regex: {e}") from None
+    return pattern
+
+
+def check_http_url(url: str) -> str:
+    """Validator: an absolute http(s) URL with a host and a valid port."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("must be an http:// or https:// URL")
+    if not parts.hostname:
+        raise ValueError("URL has no host")
+    try:
+        parts.port
+    except ValueError:
+        raise ValueError("URL has an invalid port") from None
+    return url
+
+
+Regex = Annotated[str, AfterValidator(check_regex)]
+HttpUrlStr = Annotated[str, AfterValidator(check_http_url)]
 
 
 class TargetBase(BaseModel):

@@ -12,7 +12,6 @@ import json
 import re
 import ssl
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -20,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from watchdog.durations import Duration
 from watchdog.durations import format_duration
-from watchdog.probes.base import ProbeResult, SeriesLabels, TargetBase, timeout_reason
+from watchdog.probes.base import HttpUrlStr, ProbeResult, Regex, SeriesLabels, TargetBase, timeout_reason
 from watchdog.probes.jsonpath import MISSING, lookup, parse_json_path
 from watchdog.probes.tls import TlsConfig, build_ssl_context, cert_expiry
 
@@ -43,7 +42,7 @@ class JsonPathCheck(BaseModel):
 
     path: str
     equals: Any = None
-    matches: str | None = None  # regex searched in the value's string form
+    matches: Regex | None = None  # regex searched in the value's string form
     exists: bool | None = None
 
     @field_validator("path")
@@ -52,15 +51,6 @@ class JsonPathCheck(BaseModel):
         parse_json_path(v)  # raises ValueError with a message
         return v
 
-    @field_validator("matches")
-    @classmethod
-    def _check_regex(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                re.compile(v)
-            except re.error as e:
-                raise ValueError(f"invalid regex: {e}") from None
-        return v
 
     @model_validator(mode="after")
     def _one_condition(self) -> "JsonPathCheck":
@@ -97,7 +87,7 @@ class StatusMatcher:
 
 class HttpTarget(TargetBase):
     type: Literal["http"] = "http"
-    url: str
+    url: HttpUrlStr
     method: str = "GET"
     headers: dict[str, SecretStr] = {}  # values may be credentials: never logged
     body: str | None = None
@@ -106,7 +96,7 @@ class HttpTarget(TargetBase):
     valid_status_codes: list[int | str] = ["2xx"]
     body_contains: list[str] = []
     body_not_contains: list[str] = []
-    body_regex: list[str] = []
+    body_regex: list[Regex] = []
     json_path: list[JsonPathCheck] = []
     fresh_connection: bool = False
     tls: TlsConfig | None = None
@@ -115,19 +105,6 @@ class HttpTarget(TargetBase):
 
     _as_lists = field_validator("body_contains", "body_not_contains", "body_regex", mode="before")(_as_list)
 
-    @field_validator("url")
-    @classmethod
-    def _check_url(cls, v: str) -> str:
-        parts = urlsplit(v)
-        if parts.scheme not in ("http", "https"):
-            raise ValueError("must be an http:// or https:// URL")
-        if not parts.hostname:
-            raise ValueError("URL has no host")
-        try:
-            parts.port
-        except ValueError:
-            raise ValueError("URL has an invalid port") from None
-        return v
 
     @field_validator("method")
     @classmethod
@@ -151,15 +128,6 @@ class HttpTarget(TargetBase):
                 raise ValueError(f"invalid status code {item!r} (use e.g. 200, \"2xx\" or \"200-299\")")
         return v
 
-    @field_validator("body_regex")
-    @classmethod
-    def _check_regexes(cls, v: list[str]) -> list[str]:
-        for pattern in v:
-            try:
-                re.compile(pattern)
-            except re.error as e:
-                raise ValueError(f"invalid regex: {e}") from None
-        return v
 
     @field_validator("latency_threshold")
     @classmethod

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import ValidationInfo, field_validator, model_validator
 
 from watchdog.probes import procfs
-from watchdog.probes.base import ProbeResult, SeriesLabels, TargetBase, resolve_path
+from watchdog.probes.base import ProbeResult, Regex, SeriesLabels, TargetBase, resolve_path
 
 if TYPE_CHECKING:
     from watchdog.clock import Clock
@@ -20,7 +20,7 @@ class ProcessTarget(TargetBase):
     pidfile: str | None = None
     # `name` is the target's name, so the process name (/proc/PID/comm, exact) is `process_name`
     process_name: str | None = None
-    cmdline: str | None = None  # regex searched in the space-joined command line
+    cmdline: Regex | None = None  # regex searched in the space-joined command line
 
     @field_validator("pidfile")
     @classmethod
@@ -36,15 +36,6 @@ class ProcessTarget(TargetBase):
             raise ValueError("must not be empty")
         return v
 
-    @field_validator("cmdline")
-    @classmethod
-    def _check_cmdline(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                re.compile(v)
-            except re.error as e:
-                raise ValueError(f"invalid regex: {e}") from None
-        return v
 
     @model_validator(mode="after")
     def _exactly_one_selector(self) -> "ProcessTarget":

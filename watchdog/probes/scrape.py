@@ -9,10 +9,10 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr
 
 from watchdog.model import METRIC_NAME, Labels
-from watchdog.probes.base import ProbeResult, SeriesLabels, TargetBase, timeout_reason
+from watchdog.probes.base import HttpUrlStr, ProbeResult, SeriesLabels, TargetBase, timeout_reason
 from watchdog.probes.exposition import ExpositionError, parse_exposition, parse_series_key
 from watchdog.probes.http import BodyTooLarge, describe_client_error, new_session, read_capped
 from watchdog.probes.tls import TlsConfig, build_ssl_context
@@ -25,26 +25,13 @@ ACCEPT = "text/plain;version=0.0.4;q=1,application/openmetrics-text;version=1.0.
 
 class ScrapeTarget(TargetBase):
     type: Literal["scrape"] = "scrape"
-    url: str
+    url: HttpUrlStr
     honor_labels: bool = False
     max_body_bytes: int = Field(10 << 20, gt=0)
     sample_limit: int = Field(0, ge=0)  # 0: no limit
     headers: dict[str, SecretStr] = {}
     tls: TlsConfig | None = None
 
-    @field_validator("url")
-    @classmethod
-    def _check_url(cls, v: str) -> str:
-        parts = urlsplit(v)
-        if parts.scheme not in ("http", "https"):
-            raise ValueError("must be an http:// or https:// URL")
-        if not parts.hostname:
-            raise ValueError("URL has no host")
-        try:
-            parts.port
-        except ValueError:
-            raise ValueError("URL has an invalid port") from None
-        return v
 
     @property
     def instance(self) -> str:

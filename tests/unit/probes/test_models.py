@@ -53,7 +53,7 @@ def test_body_conditions_accept_a_single_string():
         ({"url": "http://x/", "interval": "soon"}, "interval: Value error, invalid duration 'soon' (use e.g. 500ms, 30s, 5m, 1h30m, 7d)"),
         ({"url": "http://x/", "valid_status_codes": ["6xx"]}, "valid_status_codes: Value error, invalid status code '6xx' (use e.g. 200, \"2xx\" or \"200-299\")"),
         ({"url": "http://x/", "method": "FETCH"}, "method: Value error, must be one of DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"),
-        ({"url": "http://x/", "body_regex": "("}, "body_regex: Value error, invalid regex: missing ), unterminated subpattern at position 0"),
+        ({"url": "http://x/", "body_regex": "("}, "body_regex.0: Value error, invalid regex: missing ), unterminated subpattern at position 0"),
         ({"url": "http://x/", "json_path": [{"path": "status"}]}, "json_path.0.path: Value error, JSON path must start with $"),
         ({"url": "http://x/", "bogus": 1}, "bogus: Extra inputs are not permitted"),
     ],

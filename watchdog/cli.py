@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("watchdog.config.check", "validate config.yaml and every file it includes"),
     "demo-service": ("watchdog.demo", "run the bundled demo service"),
     "backtest": ("watchdog.detect.backtest", "run a detector over CSV files (NAB layout) and write scores"),
+    "test": ("watchdog.rules.unittest", "run unit tests: `test rules FILE...` (promtool's rule unit-test format)"),
     "routes": ("watchdog.alerting.cli_routes", "test the route tree: which receivers get an alert (as amtool config routes test)"),
     "alerts": ("watchdog.alerting.cli", "list the running daemon's alerts (--groups: alert groups)"),
     "silence": ("watchdog.alerting.cli", "add, list or expire silences on the running daemon"),

@@ -77,26 +77,36 @@ def default_expr_parser() -> ParseExpr:
     return Engine(SeriesStore()).parse
 
 
-def load_rule_files(paths: list[str], *, parse_expr: ParseExpr | None = None) -> tuple[list[RuleGroup], list[ConfigError]]:
-    """Load every file; returns all groups and all errors (a file with errors contributes no groups)."""
+def load_rule_files(
+    paths: list[str], *, parse_expr: ParseExpr | None = None, ignore_unknown_fields: bool = False
+) -> tuple[list[RuleGroup], list[ConfigError]]:
+    """Load every file; returns all groups and all errors (a file with errors contributes no groups).
+
+    `ignore_unknown_fields` drops keys rulefmt does not know instead of reporting
+    them (promtool's --ignore-unknown-fields, for files that carry extra metadata).
+    """
     parse = parse_expr or default_expr_parser()
     groups: list[RuleGroup] = []
     errors: list[ConfigError] = []
     for path in paths:
-        file_groups, file_errors = load_rule_file(path, parse_expr=parse)
+        file_groups, file_errors = load_rule_file(path, parse_expr=parse, ignore_unknown_fields=ignore_unknown_fields)
         errors.extend(file_errors)
         if not file_errors:
             groups.extend(file_groups)
     return groups, errors
 
 
-def load_rule_file(path: str, *, parse_expr: ParseExpr | None = None) -> tuple[list[RuleGroup], list[ConfigError]]:
+def load_rule_file(
+    path: str, *, parse_expr: ParseExpr | None = None, ignore_unknown_fields: bool = False
+) -> tuple[list[RuleGroup], list[ConfigError]]:
     parse = parse_expr or default_expr_parser()
     doc = load_yaml_file(path, env=False)
     if doc.errors or doc.data is None:
         return [], list(doc.errors)
     if not isinstance(doc.data, dict):
         return [], [doc.error((), "a rule file must be a mapping with a 'groups' list")]
+    if ignore_unknown_fields:
+        _drop_unknown_fields(doc.data)
     top, errors = validate(RuleFileModel, doc.data, doc)
     if top is None:
         return [], errors
@@ -188,6 +198,21 @@ def _load_rule(
     if alert:
         return AlertingRule(alert, model.expr or "", model.for_, model.keep_firing_for, merged, annotations, file, group.name, index), []
     return RecordingRule(record, model.expr or "", merged, file, group.name, index), []
+
+
+def _known_only(raw: Any, model: type[BaseModel]) -> None:
+    if isinstance(raw, dict):
+        known = {f.alias or name for name, f in model.model_fields.items()} | set(model.model_fields)
+        for key in [k for k in raw if k not in known]:
+            del raw[key]
+
+
+def _drop_unknown_fields(data: dict) -> None:
+    _known_only(data, RuleFileModel)
+    for group in data.get("groups") or []:
+        _known_only(group, GroupModel)
+        for rule in (group.get("rules") or []) if isinstance(group, dict) else []:
+            _known_only(rule, RuleModel)
 
 
 def _check_labels(doc: LocatedDoc, loc: tuple[str | int, ...], labels: dict[str, str]) -> list[ConfigError]:

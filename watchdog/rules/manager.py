@@ -30,6 +30,7 @@ from watchdog.state.base import AlertRecord, Store
 log = logging.getLogger(__name__)
 
 OnAlerts = Callable[[list[Alert], float], Awaitable[None]]
+_TEMPLATE_PREFIX = "template: "
 
 
 @dataclass
@@ -40,6 +41,9 @@ class _RuleState:
     last_error: str = ""
     last_evaluation: float | None = None
     last_duration: float = 0.0
+    # the last evaluation failed as a whole (query error, limit, duplicate labelset);
+    # False when it only had template errors, which Prometheus shows in the text alone
+    failed: bool = False
 
 
 @dataclass
@@ -248,6 +252,7 @@ class RuleManager:
             elif rs.health == "err":
                 log.info("rule %s: evaluates again", rs.rule.identity)
             rs.health, rs.last_error = ("err", error) if error else ("ok", "")
+            rs.failed = bool(error) and not error.startswith(_TEMPLATE_PREFIX)
             rs.last_evaluation = t
             rs.last_duration = self.clock.monotonic() - rule_started
         gs.last_evaluation = t
@@ -286,7 +291,7 @@ class RuleManager:
         if res.error:
             return res.error
         if res.template_errors:
-            return "template: " + res.template_errors[0]
+            return _TEMPLATE_PREFIX + res.template_errors[0]
         return ""
 
     def _renderer(self, rule: AlertingRule, eval_t: float) -> Render:
@@ -362,6 +367,13 @@ class RuleManager:
         for (identity, _), a in self._orphans.items():
             out.append(a.to_alert(generator=identity, generator_url=self.external_url))
         return out
+
+    def failed_rules(self) -> list[tuple[Rule, str]]:
+        """Rules whose last evaluation failed (query error, limit, duplicate labelset), with the error.
+
+        Template errors alone do not count: as in Prometheus they show in the text and the health only.
+        """
+        return [(rs.rule, rs.last_error) for gs in self._groups for rs in gs.rules if rs.failed]
 
     def health(self) -> list[dict]:
         """Per group (snake_case keys: name, file, interval, health, last_error, last_evaluation,

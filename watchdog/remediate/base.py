@@ -32,6 +32,7 @@ class ActionContext:
     value: float = float("nan")
     base_dir: str = "."                    # the remediation file's directory
     external_labels: Mapping[str, str] = field(default_factory=dict)
+    change: Mapping[str, Any] | None = None  # the change (deploy) a `requires_change` spec matched: `$change`
 
 
 @dataclass(frozen=True, slots=True)

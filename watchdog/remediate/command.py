@@ -26,6 +26,7 @@ from typing import Any, Mapping, Sequence
 from watchdog.clock import Clock
 from watchdog.remediate.base import ActionContext, ActionRefused, ActionResult
 from watchdog.remediate.spec import CommandAction, resolve_executable
+from watchdog.remediate.templating import render_field
 
 log = logging.getLogger("watchdog.remediate.command")
 
@@ -33,7 +34,6 @@ OUTPUT_CAP = 64 * 1024          # bytes of output kept (the tail)
 KILL_GRACE = 2.0                # seconds between SIGTERM and SIGKILL on timeout
 DRAIN_AFTER_EXIT = 0.5          # keep reading this long after exit (a leftover child may hold the pipe)
 MAX_ARG_BYTES = 32 * 1024       # a rendered argument longer than this is refused (Linux caps one at 128 KiB)
-LABEL_REF = re.compile(r"\$labels\.([A-Za-z_][A-Za-z0-9_]*)")
 SECRET_NAME = re.compile(r"TOKEN|SECRET|PASS|KEY|CRED|AUTH|PRIVATE|COOKIE|SESSION", re.IGNORECASE)
 REDACTED = "<redacted>"
 _ENV_UNSAFE = re.compile(r"[^A-Z0-9_]")
@@ -48,9 +48,15 @@ class PreparedCommand:
     env_allow: tuple[str, ...]
     shell_command: str | None = None
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    user: str | None = None
+    group: str | None = None
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "command", "argv": list(self.argv), "program": self.program, "cwd": self.cwd}
+        if self.user is not None:
+            out["user"] = self.user
+        if self.group is not None:
+            out["group"] = self.group
         if self.shell_command is not None:
             out["shell"] = True
             out["command"] = self.shell_command
@@ -59,28 +65,12 @@ class PreparedCommand:
 
 def render_argv(templates: Sequence[str], ctx: ActionContext) -> list[str]:
     """Render each element alone; raises ActionRefused when a label value would be unsafe there."""
-    from watchdog.promql.template import TemplateError, render
-
     out: list[str] = []
     for i, text in enumerate(templates):
         if "{{" not in text:
             out.append(text)
             continue
-        # Prometheus templates render a missing label as "" (missingkey=zero): an action
-        # must not run with a silently emptied argument (`--target=` may mean "all").
-        missing = sorted({name for name in LABEL_REF.findall(text) if not ctx.labels.get(name)})
-        if missing:
-            raise ActionRefused(f"argv[{i}]: template refers to label(s) the alert does not have: {', '.join(missing)}")
-        try:
-            value = render(
-                text,
-                labels=dict(ctx.labels),
-                value=ctx.value,
-                external_labels=dict(ctx.external_labels),
-                extra={"annotations": dict(ctx.annotations)},
-            )
-        except TemplateError as e:
-            raise ActionRefused(f"argv[{i}]: template failed: {e}") from None
+        value = render_field(text, ctx, f"argv[{i}]")
         check_rendered_arg(i, text, value)
         out.append(value)
     return out
@@ -148,16 +138,17 @@ class CommandRunner:
 
     def prepare(self, action: CommandAction, ctx: ActionContext) -> PreparedCommand:
         cwd = os.path.normpath(os.path.join(ctx.base_dir, action.cwd)) if action.cwd else ctx.base_dir
+        identity = _identity(action)
         if action.shell:
             assert action.command is not None
-            return PreparedCommand(("/bin/sh", "-c", action.command), "/bin/sh", cwd, action.timeout, tuple(action.env), action.command)
+            return PreparedCommand(("/bin/sh", "-c", action.command), "/bin/sh", cwd, action.timeout, tuple(action.env), action.command, **identity)
         assert action.argv
         try:
             program = resolve_executable(action.argv[0], ctx.base_dir, self.environ.get("PATH", os.defpath))
         except OSError as e:
             raise ActionRefused(str(e)) from None
         argv = render_argv(action.argv, ctx)
-        return PreparedCommand(tuple(argv), program, cwd, action.timeout, tuple(action.env))
+        return PreparedCommand(tuple(argv), program, cwd, action.timeout, tuple(action.env), **identity)
 
     async def execute(self, prepared: PreparedCommand, *, run_id: int, ctx: ActionContext, clock: Clock) -> ActionResult:
         env, secrets = build_env(prepared.env_allow, ctx, run_id, self.environ)
@@ -167,7 +158,27 @@ class CommandRunner:
         return await run_process(
             argv, env=env, cwd=prepared.cwd, timeout=prepared.timeout, clock=clock,
             output_cap=self.output_cap, kill_grace=self.kill_grace, secrets=secrets,
+            user=prepared.user, group=prepared.group,
         )
+
+
+def _identity(action: CommandAction) -> dict[str, str | None]:
+    """`user`/`group` to run as: only a root daemon can switch, so anything else is refused, never ignored."""
+    if action.user is None and action.group is None:
+        return {}
+    if os.geteuid() != 0:
+        raise ActionRefused(f"cannot run as user {action.user or '-'} / group {action.group or '-'}: the daemon is not running as root")
+    import grp
+    import pwd
+
+    try:
+        if action.user is not None:
+            pwd.getpwnam(action.user)
+        if action.group is not None:
+            grp.getgrnam(action.group)
+    except KeyError as e:
+        raise ActionRefused(f"cannot run as {e.args[0]}") from None
+    return {"user": action.user, "group": action.group}
 
 
 class _Tail:
@@ -266,9 +277,26 @@ async def run_process(
     output_cap: int = OUTPUT_CAP,
     kill_grace: float = KILL_GRACE,
     secrets: Sequence[str] = (),
+    user: str | None = None,
+    group: str | None = None,
 ) -> ActionResult:
-    """Run argv in a new session; never raises for a failing program (cancellation kills it and propagates)."""
+    """Run argv in a new session; never raises for a failing program (cancellation kills it and propagates).
+
+    `user`/`group` switch identity in the child (Popen's user=/group=, no preexec_fn);
+    a user without a group runs with that user's primary group and no supplementary groups.
+    """
     started = clock.now()
+    identity: dict[str, Any] = {}
+    if user is not None:
+        import pwd
+
+        try:
+            entry = pwd.getpwnam(user)
+        except KeyError:
+            return ActionResult(None, "", False, started, clock.now(), error=f"cannot start {argv[0]}: no such user {user!r}")
+        identity = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+    if group is not None:
+        identity["group"] = group
     tail = _Tail(output_cap, slack=max((len(s.encode()) for s in secrets), default=0))
     loop = asyncio.get_running_loop()
     spawn = asyncio.ensure_future(loop.subprocess_exec(
@@ -280,6 +308,7 @@ async def run_process(
         env=dict(env),
         cwd=cwd,
         start_new_session=True,
+        **identity,
     ))
     try:
         # Shielded: asyncio's own clean-up of a spawn cancelled half-way kills only the
@@ -288,7 +317,7 @@ async def run_process(
     except asyncio.CancelledError:
         await _kill_spawned(spawn)
         raise
-    except (OSError, ValueError, subprocess.SubprocessError) as e:
+    except (OSError, ValueError, KeyError, subprocess.SubprocessError) as e:
         reason = getattr(e, "strerror", None) or str(e)
         return ActionResult(None, "", False, started, clock.now(), error=f"cannot start {argv[0]}: {reason}")
     pgid = transport.get_pid()  # start_new_session: the leader's pid is the group id

@@ -6,9 +6,15 @@ from typing import Callable
 
 from watchdog.remediate.base import ActionRunner
 from watchdog.remediate.command import CommandRunner
+from watchdog.remediate.docker import DockerRunner
+from watchdog.remediate.http import HttpRunner
+from watchdog.remediate.systemd import SystemdRunner
 
 RUNNERS: dict[str, Callable[[], ActionRunner]] = {
     "command": CommandRunner,
+    "http": HttpRunner,
+    "systemd": SystemdRunner,
+    "docker": DockerRunner,
 }
 
 

@@ -1,8 +1,8 @@
 """Remediation specs (`remediations/*.yml`): pydantic models and the located loader.
 
-Shape pinned in CONTRACT.md. Every field the foundation does not implement yet
-(approval, change-aware rollbacks, non-command actions) is a located error
-"not supported yet" rather than a key that silently does nothing.
+Shape pinned in CONTRACT.md. The action is one of four types (command, http,
+systemd, docker), each with its own model; the loader validates the action
+against the model its `type` names, so errors point at `action.<field>`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,13 @@ SPEC_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
 # Interpreters whose `-c` runs a string: an argv like [sh, -c, "..."] is a shell in disguise.
 SHELLS = {"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox", "fish", "csh", "tcsh"}
 DEFAULT_ENV = ["PATH", "HOME", "LANG", "TZ"]
-PLANNED_ACTION_TYPES = ("http", "systemd", "docker")
+ACTION_TYPES = ("command", "http", "systemd", "docker")
+# systemd's unit-name grammar (systemd.unit(5)): name chars, an optional @instance, a known type suffix
+UNIT_SUFFIXES = ("service", "socket", "target", "timer", "mount", "automount", "path", "slice", "scope", "swap", "device")
+UNIT_NAME = re.compile(r"[A-Za-z0-9:_.\\-]+(@[A-Za-z0-9:_.\\-]*)?\.(" + "|".join(UNIT_SUFFIXES) + r")")
+UNIT_NAME_MAX = 255
+# Docker's container-name grammar (a name or a hex id): never a path, never a query
+CONTAINER_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 
 
 def _check_matcher(text: str) -> str:
@@ -37,7 +43,7 @@ def _check_template(text: str) -> str:
     from watchdog.promql.template import TemplateError, check
 
     try:
-        check(text, extra_vars=("annotations",))
+        check(text, extra_vars=("annotations", "change"))
     except TemplateError as e:
         raise ValueError(f"invalid template: {e}") from None
     return text
@@ -53,12 +59,6 @@ def _check_promql(expr: str) -> str:
     except (ValueError, TypeError, PromQLError) as e:
         raise ValueError(f"invalid PromQL: {e}") from None
     return expr
-
-
-def _action_type(value: Any) -> Any:
-    if value in PLANNED_ACTION_TYPES:
-        raise ValueError(f"action type {value!r} is not supported yet (supported: command)")
-    return value
 
 
 def _env_name(name: str) -> str:
@@ -83,13 +83,15 @@ class CommandAction(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    type: Annotated[Literal["command"], BeforeValidator(_action_type)]
+    type: Literal["command"]
     argv: list[TemplateText] | None = None
     command: str | None = None            # only with shell: true
     shell: bool = False
     timeout: PositiveDuration = 30.0
     env: list[Annotated[str, AfterValidator(_env_name)]] = Field(default_factory=lambda: list(DEFAULT_ENV))
     cwd: str | None = None
+    user: str | None = None              # run as this user (the daemon must run as root)
+    group: str | None = None             # default: the user's primary group
 
     @model_validator(mode="after")
     def _argv_or_shell(self) -> "CommandAction":
@@ -110,6 +112,119 @@ class CommandAction(BaseModel):
         if os.path.basename(self.argv[0]) in SHELLS and "-c" in self.argv[1:]:
             raise ValueError("argv runs a shell string (-c): use a script, or shell: true explicitly")
         return self
+
+
+def _check_unit(text: str) -> str:
+    if "{{" not in text:
+        check_unit_name(text)
+    return text
+
+
+def check_unit_name(name: str) -> str:
+    """systemd's unit-name grammar; raises ValueError (the message names the rule, not the value)."""
+    if len(name) > UNIT_NAME_MAX or not UNIT_NAME.fullmatch(name) or name.startswith("-"):
+        raise ValueError("invalid systemd unit name: letters, digits, ':_.\\-', an optional @instance and a type suffix (.service, .socket, .timer, ...)")
+    return name
+
+
+def _check_container(text: str) -> str:
+    if "{{" not in text:
+        check_container_name(text)
+    return text
+
+
+def check_container_name(name: str) -> str:
+    if len(name) > 255 or not CONTAINER_NAME.fullmatch(name):
+        raise ValueError("invalid container name: a letter or digit, then letters, digits, '_', '.' or '-'")
+    return name
+
+
+def _check_url(text: str) -> str:
+    _check_template(text)
+    head = text.split("{{", 1)[0].lower()
+    if not (head.startswith("http://") or head.startswith("https://")):
+        raise ValueError("url must start with http:// or https:// (templates only after the scheme)")
+    return text
+
+
+def _check_body(value: Any) -> Any:
+    """Templates are allowed only inside JSON string values (never in keys or as structure)."""
+    def walk(v: Any) -> None:
+        if isinstance(v, str):
+            _check_template(v)
+        elif isinstance(v, dict):
+            for k, item in v.items():
+                if not isinstance(k, str) or "{{" in k:
+                    raise ValueError("body keys must be plain strings (templates only inside string values)")
+                walk(item)
+        elif isinstance(v, list):
+            for item in v:
+                walk(item)
+        elif not (v is None or isinstance(v, (bool, int, float))):
+            raise ValueError("body must be JSON (objects, lists, strings, numbers, booleans, null)")
+    walk(value)
+    return value
+
+
+def _status_list(value: Any) -> Any:
+    return [value] if isinstance(value, int) else value
+
+
+class HttpAction(BaseModel):
+    """Call an HTTP endpoint (e.g. a deployment tool's rollback API)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["http"]
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    url: Annotated[str, AfterValidator(_check_url)]      # templates: label values are percent-encoded
+    headers: dict[str, str] = Field(default_factory=dict)   # fixed; values are never recorded
+    bearer_token_file: str | None = None                     # relative to the remediation file
+    body: Annotated[Any, AfterValidator(_check_body)] = None   # JSON; templates inside string values only
+    expected_status: Annotated[list[Annotated[int, Field(ge=100, le=599)]], BeforeValidator(_status_list)] = Field(
+        default_factory=lambda: [200, 201, 202, 204])
+    timeout: PositiveDuration = 30.0
+
+
+class SystemdAction(BaseModel):
+    """`systemctl <operation> -- <unit>`; the unit name (templated or not) must follow systemd's grammar."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["systemd"]
+    operation: Literal["restart", "start", "stop", "reload", "try-restart"] = "restart"
+    unit: Annotated[str, AfterValidator(_check_unit), AfterValidator(_check_template)]
+    user_manager: bool = False           # systemctl --user
+    timeout: PositiveDuration = 60.0
+    systemctl: str = "systemctl"         # looked up on PATH (tests put a stand-in there)
+
+
+class DockerAction(BaseModel):
+    """restart/start/stop a container through the Docker Engine API on its unix socket."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["docker"]
+    operation: Literal["restart", "start", "stop"] = "restart"
+    container: Annotated[str, AfterValidator(_check_container), AfterValidator(_check_template)]
+    socket: str = "/var/run/docker.sock"
+    stop_timeout: int = Field(default=10, ge=0, le=3600)    # seconds Docker waits before SIGKILL (`t=`)
+    timeout: PositiveDuration = 60.0
+
+
+Action = Annotated[CommandAction | HttpAction | SystemdAction | DockerAction, Field(discriminator="type")]
+ACTION_MODELS: dict[str, type[BaseModel]] = {
+    "command": CommandAction, "http": HttpAction, "systemd": SystemdAction, "docker": DockerAction,
+}
+
+
+class RequiresChange(BaseModel):
+    """Run only if a change (deploy) to the same service landed within `within` before the alert started."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    within: PositiveDuration = 1800.0
+    same: list[str] = Field(default_factory=lambda: ["service"])
 
 
 class Verify(BaseModel):
@@ -140,24 +255,6 @@ class Guardrails(BaseModel):
     breaker: Breaker | None = Field(default_factory=Breaker)
 
 
-def _not_supported_true(what: str):
-    def check(value: bool) -> bool:
-        if value:
-            raise ValueError(f"{what} is not supported yet")
-        return value
-
-    return AfterValidator(check)
-
-
-def _not_supported_set(what: str):
-    def check(value: Any) -> Any:
-        if value is not None:
-            raise ValueError(f"{what} is not supported yet")
-        return value
-
-    return BeforeValidator(check)
-
-
 def _spec_name(name: str) -> str:
     if not SPEC_NAME.fullmatch(name):
         raise ValueError("name must start with a letter or digit and contain only letters, digits, '_', '.', ':' and '-'")
@@ -169,13 +266,14 @@ class RemediationSpec(BaseModel):
 
     name: Annotated[str, AfterValidator(_spec_name)]
     match: list[MatcherText] = Field(min_length=1)
-    action: CommandAction
+    action: Action
     verify: Verify | None = None
     guardrails: Guardrails = Field(default_factory=Guardrails)
     dry_run: bool = False
-    require_approval: Annotated[bool, _not_supported_true("require_approval: true (approval gates)")] = False
+    require_approval: bool = False
+    approval_timeout: PositiveDuration = 900.0     # an unapproved run expires after this (and a human is told)
     when_silenced: Literal["skip", "run"] = "skip"
-    requires_change: Annotated[Any, _not_supported_set("requires_change (change-aware rollbacks)")] = None
+    requires_change: RequiresChange | None = None
 
     _matchers: list[Matcher] = PrivateAttr(default_factory=list)
     _base_dir: str = PrivateAttr(default=".")
@@ -247,13 +345,11 @@ def load_remediation_files(paths: list[str]) -> tuple[list[RemediationSpec], lis
         base_dir = os.path.dirname(os.path.abspath(path))
         for i, item in enumerate(top.remediations):
             prefix = ("remediations", i)
-            item, planned_error = _without_planned_action(item, doc, prefix)
+            item, action_errors = _validated_action(item, doc, prefix)
             spec, errs = validate(RemediationSpec, item, doc, prefix=prefix)
+            errors.extend(action_errors)
             errors.extend(errs)
-            if planned_error is not None:
-                errors.append(planned_error)
-                continue
-            if spec is None:
+            if spec is None or action_errors:
                 continue
             spec_errors = _check_spec_files(spec, base_dir, doc, prefix)
             errors.extend(spec_errors)
@@ -267,23 +363,52 @@ def load_remediation_files(paths: list[str]) -> tuple[list[RemediationSpec], lis
     return specs, errors
 
 
-def _without_planned_action(item: Any, doc: LocatedDoc, prefix: tuple) -> tuple[Any, ConfigError | None]:
-    """An action type planned but not built yet is one clear error, not one per field it has.
+def _validated_action(item: Any, doc: LocatedDoc, prefix: tuple) -> tuple[Any, list[ConfigError]]:
+    """Validate the action against the model its `type` names (errors located at `action.<field>`).
 
-    The rest of the spec is still validated (with a neutral action in its place).
+    On error the rest of the spec is still validated, with a neutral action in its place.
     """
     action = item.get("action") if isinstance(item, dict) else None
-    kind = action.get("type") if isinstance(action, dict) else None
-    if kind not in PLANNED_ACTION_TYPES:
-        return item, None
-    error = doc.error(("action", "type"), f"action type {kind!r} is not supported yet (supported: command)", prefix=prefix)
-    return {**item, "action": {"type": "command", "argv": ["true"]}}, error
+    if not isinstance(action, dict):
+        return item, []   # missing or not a mapping: the spec's own validation says so
+    kind = action.get("type")
+    model = ACTION_MODELS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        error = doc.error(("action", "type") if "type" in action else ("action",),
+                          f"unknown action type {kind!r} (supported: {', '.join(ACTION_TYPES)})" if "type" in action
+                          else f"type is required (one of: {', '.join(ACTION_TYPES)})", prefix=prefix)
+        errors = [error]
+    else:
+        validated, errors = validate(model, action, doc, prefix=prefix + ("action",))
+        if validated is not None:
+            return {**item, "action": validated}, []
+    return {**item, "action": {"type": "command", "argv": ["true"]}}, errors
 
 
 def _check_spec_files(spec: RemediationSpec, base_dir: str, doc: LocatedDoc, prefix: tuple) -> list[ConfigError]:
     """Things only checkable against the file system: the program and the working directory."""
     errors: list[ConfigError] = []
     action = spec.action
+    if isinstance(action, HttpAction) and action.bearer_token_file is not None:
+        if not os.path.isfile(os.path.join(base_dir, action.bearer_token_file)):
+            errors.append(doc.error(("action", "bearer_token_file"), f"file {action.bearer_token_file!r} does not exist", prefix=prefix))
+        return errors
+    if not isinstance(action, CommandAction):
+        return errors
+    if action.user is not None:
+        import pwd
+
+        try:
+            pwd.getpwnam(action.user)
+        except KeyError:
+            errors.append(doc.error(("action", "user"), f"no such user {action.user!r}", prefix=prefix))
+    if action.group is not None:
+        import grp
+
+        try:
+            grp.getgrnam(action.group)
+        except KeyError:
+            errors.append(doc.error(("action", "group"), f"no such group {action.group!r}", prefix=prefix))
     if action.argv:
         try:
             resolve_executable(action.argv[0], base_dir)

@@ -119,20 +119,44 @@ CASES = [
     ("""
      - name: a
        match: ['alertname="x"']
-       action: {type: http, url: 'http://x'}
-     """, "4:12: remediations[0].action.type: action type 'http' is not supported yet (supported: command)"),
+       action: {type: ftp, url: 'http://x'}
+     """, "4:12: remediations[0].action.type: unknown action type 'ftp' (supported: command, http, systemd, docker)"),
+    ("""
+     - name: a
+       match: ['alertname="x"']
+       action: {type: http, url: 'file:///etc/passwd'}
+     """, "4:24: remediations[0].action.url: url must start with http:// or https://"),
+    ("""
+     - name: a
+       match: ['alertname="x"']
+       action: {type: http, url: 'http://x/{{ $labels.x }}', body: {'{{ $labels.k }}': 1}}
+     """, "4:57: remediations[0].action.body: body keys must be plain strings"),
+    ("""
+     - name: a
+       match: ['alertname="x"']
+       action: {type: systemd, unit: 'web;reboot.service'}
+     """, "4:27: remediations[0].action.unit: invalid systemd unit name"),
+    ("""
+     - name: a
+       match: ['alertname="x"']
+       action: {type: systemd, unit: 'web.service', operation: kill}
+     """, "4:48: remediations[0].action.operation: Input should be"),
+    ("""
+     - name: a
+       match: ['alertname="x"']
+       action: {type: docker, container: '../../images'}
+     """, "4:26: remediations[0].action.container: invalid container name"),
+    ("""
+     - name: a
+       match: ['alertname="x"']
+       action: {type: command, argv: [scripts/fix.sh], user: no-such-user-xyz}
+     """, "4:51: remediations[0].action.user: no such user 'no-such-user-xyz'"),
     ("""
      - name: a
        match: ['alertname="x"']
        action: {type: command, argv: [scripts/fix.sh]}
-       require_approval: true
-     """, "5:3: remediations[0].require_approval: require_approval: true (approval gates) is not supported yet"),
-    ("""
-     - name: a
-       match: ['alertname="x"']
-       action: {type: command, argv: [scripts/fix.sh]}
-       requires_change: {within: 30m, same: [service]}
-     """, "5:3: remediations[0].requires_change: requires_change (change-aware rollbacks) is not supported yet"),
+       requires_change: {within: 30m, same: [service], extra: 1}
+     """, "5:51: remediations[0].requires_change.extra: unknown field"),
     ("""
      - name: a
        match: ['alertname="x"']
@@ -195,8 +219,8 @@ def test_errors_are_located(rdir, body, expected):
     assert any(e.startswith(f"{path}:{expected}") for e in errors), errors
 
 
-def test_a_planned_action_type_is_one_error_and_the_rest_is_still_checked(rdir):
-    path = write(rdir, "planned.yml", """
+def test_a_bad_action_is_located_at_its_field_and_the_rest_is_still_checked(rdir):
+    path = write(rdir, "bad-action.yml", """
         remediations:
           - name: rollback
             match: ['alertname=~"("']
@@ -204,9 +228,41 @@ def test_a_planned_action_type_is_one_error_and_the_rest_is_still_checked(rdir):
         """)
     errors = errors_of([path])
     assert errors == [
+        f"{path}:4:44: remediations[0].action.verb: unknown field",
         f"{path}:3:13: remediations[0].match[0]: invalid regular expression '(' in matcher for 'alertname': missing ), unterminated subpattern at position 1",
-        f"{path}:4:14: remediations[0].action.type: action type 'docker' is not supported yet (supported: command)",
     ]
+
+
+def test_every_action_type_and_the_issue_7_fields_load(rdir):
+    path = write(rdir, "all.yml", """
+        remediations:
+          - name: rollback
+            match: ['alertname="ErrorRate"']
+            action:
+              type: http
+              url: 'http://deploy.local/api/services/{{ $labels.service }}/rollback'
+              headers: {X-Api-Key: abc}
+              body: {version: '{{ $change.previous_version }}', reason: 'alert {{ $labels.alertname }}', dry: false}
+              expected_status: 202
+            requires_change: {within: 30m, same: [service]}
+            require_approval: true
+            approval_timeout: 10m
+          - name: unit
+            match: ['alertname="A"']
+            action: {type: systemd, unit: 'web@{{ $labels.instance }}.service', operation: reload}
+          - name: box
+            match: ['alertname="B"']
+            action: {type: docker, container: '{{ $labels.container }}', operation: stop, stop_timeout: 3}
+          - name: as-nobody
+            match: ['alertname="C"']
+            action: {type: command, argv: [scripts/fix.sh], user: nobody}
+        """)
+    specs, errors = load_remediation_files([path])
+    assert [str(e) for e in errors] == []
+    http, unit, box, nobody = specs
+    assert http.action.expected_status == [202] and http.requires_change.within == 1800 and http.requires_change.same == ["service"]
+    assert http.require_approval and http.approval_timeout == 600
+    assert unit.action.operation == "reload" and box.action.stop_timeout == 3 and nobody.action.user == "nobody"
 
 
 def test_all_errors_are_reported_and_good_specs_survive(rdir):

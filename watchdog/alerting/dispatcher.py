@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from watchdog.alerting import escalation as esc
 from watchdog.alerting.controls import Controls
+from watchdog.alerting import damping
 from watchdog.alerting.decide import decide
 from watchdog.alerting.inhibit import Inhibitor
 from watchdog.alerting.routing import RouteTree
@@ -57,6 +58,7 @@ Router = Callable[[Labels], list[RouteTarget]]
 
 DEFAULT_RESOLVE_TIMEOUT = 300.0   # Alertmanager's global.resolve_timeout
 MAX_IDLE_WAIT = 60.0              # the loop re-checks at least this often
+STORM_SUMMARY_MAX_ALERTS = 100    # a storm summary lists at most this many alerts
 RESOLVED_MEMORY = 3600.0          # how long we remember resolved alerts already carried
 
 
@@ -93,6 +95,8 @@ class Dispatcher:
         retry_deadline: float = DEFAULT_RETRY_DEADLINE,
         router: Router | None = None,
         escalation_policies: Sequence[Any] = (),
+        flapping: damping.FlapSettings | None = None,
+        storm: damping.StormSettings | None = None,
     ) -> None:
         self._clock = clock
         self._external_url = external_url
@@ -110,6 +114,13 @@ class Dispatcher:
         self._policies: dict[str, esc.Policy] = {}
         self._inhibit_dirty = True
         self._controls_loaded = False
+        self._flap_settings = flapping or damping.FlapSettings()
+        self._storm_settings = storm or damping.StormSettings()
+        self._flap: dict[str, damping.FlapState] = {}
+        self._created: list[float] = []                     # group creation times (storm detection)
+        self._storm_batch: dict[str, list[Alert]] = {}      # receiver -> first-notice alerts held by a storm
+        self._storm_groups: dict[str, list[str]] = {}       # receiver -> group keys in the current summary
+        self._storms: list[dict[str, Any]] = []             # recent storm summaries, for the API
         self.update_config(alerting, escalation_policies=escalation_policies)
 
     # -- configuration ------------------------------------------------------
@@ -154,6 +165,7 @@ class Dispatcher:
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = new_group(target, labels, now)
+            self._created = [t for t in self._created if t > now - self._storm_settings.window] + [now]
         return group
 
     async def on_alerts(self, alerts: Sequence[Alert], t: float) -> None:
@@ -176,6 +188,8 @@ class Dispatcher:
                 by_group.setdefault(self._group_for(target, alert.labels, t).key, []).append(alert)
         for key, batch in by_group.items():
             self._groups[key] = merge_alerts(self._groups[key], batch, t)
+            status = "firing" if self._groups[key].firing() else "resolved"
+            self._flap[key] = damping.observe_status(self._flap_settings, self._flap.get(key, damping.FlapState()), status, t)
         self._inhibit_dirty = True
         self._wake.set()
 
@@ -434,7 +448,9 @@ class Dispatcher:
             if escalation_only:
                 continue
             current = self._groups.get(group.key)
-            if current is not None:
+            if current is not None and self._flapping(group.key):
+                pass  # a flapping group stays (resolved alerts included) until stable, so its resolution is told
+            elif current is not None:
                 current = drop_flushed_resolved(current, snapshot)
                 if current.alerts:
                     self._groups[group.key] = current
@@ -444,6 +460,9 @@ class Dispatcher:
                 if not is_firing(alert) and alert.resolved_at is not None:
                     self._carried_resolved[alert.fingerprint] = alert.resolved_at
         self._carried_resolved = {fp: t for fp, t in self._carried_resolved.items() if t > now - RESOLVED_MEMORY}
+        await self._send_storm_summaries(now)
+        self._flap = {k: f for k, f in self._flap.items()
+                      if k in self._groups or not damping.is_idle(self._flap_settings, f, now)}
         self._outbox.start_due(now)
 
     def _escalation_due(self, key: str, group: AlertGroup, now: float) -> bool:
@@ -482,6 +501,17 @@ class Dispatcher:
 
     async def _dispatch_group(self, group: AlertGroup, snapshot: Sequence[Alert], now: float, *, reason: str, force: bool,
                               escalation_only: bool = False) -> None:
+        flap = self._flap.get(group.key)
+        if flap is not None and not force:
+            flap = self._flap[group.key] = damping.settle(self._flap_settings, flap, now)
+            if flap.flapping:
+                if flap.summary_sent:
+                    return  # collapsed: one summary went out; the next word is when the group is stable
+                self._flap[group.key] = dataclasses.replace(flap, summary_sent=True)
+                changes = sum(1 for t in flap.flips if t > now - self._flap_settings.window)
+                reason = (f"flapping: {changes} state changes within {self._flap_settings.window:g}s; "
+                          f"notifications paused until stable for {self._flap_settings.quiet:g}s")
+                force = True
         firing = [a for a in snapshot if is_firing(a)]
         resolved = [a for a in snapshot if not is_firing(a)]
         held = self._held(group, firing, now) if not force else set()
@@ -515,6 +545,13 @@ class Dispatcher:
                     dedup_key=dedup_key, firing_fingerprints=d.record_firing, resolved_fingerprints=d.record_resolved,
                 )
                 to_send = [by_fp[fp] for fp in (*d.firing, *d.resolved) if fp in by_fp]
+                if last is None and not force and d.firing and damping.in_storm(self._storm_settings, self._created, now):
+                    # A storm: this first notice joins the receiver's storm summary; the log learns it was told.
+                    await self._outbox.record_without_sending((group.key, integ.key), record)
+                    batch = self._storm_batch.setdefault(receiver, [])
+                    batch.extend(a for a in to_send if is_firing(a) and a not in batch)
+                    self._storm_groups.setdefault(receiver, []).append(group.key)
+                    continue
                 if not to_send:
                     # Resolved, but this integration does not want resolved notices: only the log learns it.
                     await self._outbox.record_without_sending((group.key, integ.key), record)
@@ -528,6 +565,36 @@ class Dispatcher:
                 await self._outbox.enqueue(integ, notice, record, now)
         if not firing and not escalation_only:
             await self._forget_group_state(group, now)
+
+    def _flapping(self, key: str) -> bool:
+        flap = self._flap.get(key)
+        return flap is not None and flap.flapping
+
+    def storms(self) -> list[dict[str, Any]]:
+        """Recent alert storms (newest last), for the status API."""
+        return list(self._storms)
+
+    async def _send_storm_summaries(self, now: float) -> None:
+        """One notice per receiver for the first notices a storm held back."""
+        batches, groups = self._storm_batch, self._storm_groups
+        self._storm_batch, self._storm_groups = {}, {}
+        for receiver, alerts in batches.items():
+            keys = sorted(set(groups.get(receiver, [])))
+            storm_key = f"storm:{receiver}"
+            reason = f"alert storm: {len(keys)} new alert groups within {self._storm_settings.window:g}s (summary instead of one page each)"
+            self._storms = (self._storms + [{"at": now, "receiver": receiver, "groups": keys, "alerts": len(alerts)}])[-50:]
+            shown = sorted(alerts, key=lambda a: tuple(a.labels))[:STORM_SUMMARY_MAX_ALERTS]
+            notice = Notice.build(
+                receiver=receiver, group_key=storm_key, group_labels={"storm": "true"},
+                alerts=[NoticeAlert.from_alert(a, True) for a in shown],
+                external_url=self._external_url, reason=reason, created_at=now,
+            )
+            for integ in self._integrations.get(receiver, []):
+                record = NotificationRecord(group_key=storm_key, receiver=integ.key, status="firing", sent_at=now,
+                                            dedup_key=dedup_key_for(f"{storm_key}:{now}"))
+                await self._outbox.enqueue(integ, notice, record, now)
+            await self._store.append_event(Event(now, "alert.storm", {"receiver": receiver, "groups": keys,
+                                                                       "alerts": len(alerts)}))
 
     async def _forget_group_state(self, group: AlertGroup, now: float) -> None:
         """Resolution ends escalation and any acknowledgement."""

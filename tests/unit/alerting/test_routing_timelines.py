@@ -230,3 +230,44 @@ async def test_policy_repeat_starts_over(store):
     run.current = [firing(alertname="A", i="1")]
     await run.until(30 + 1200 + 1)                                          # cycle = 10m + 10m
     assert [(t, r) for t, r, _, _ in await run.sent()] == [(30, "pager-1"), (630, "pager-2"), (1230, "pager-1")]
+
+
+async def test_flapping_group_collapses_into_one_summary_until_stable(store):
+    from watchdog.alerting.damping import FlapSettings
+
+    clock = FakeClock(T0)
+    d = Dispatcher(config(group_wait="0s", group_interval="10s"), store=store, clock=clock,
+                   flapping=FlapSettings(max_flips=3, window=600, quiet=300))
+    run = Run(d, clock, store)
+    for k in range(6):                                                      # firing 20 s, resolved 20 s, ...
+        run.current = [firing(alertname="A", i="1")] if k % 2 == 0 else []
+        await run.until(20 * (k + 1))
+    sent = await run.sent()
+    reasons = [e.data.get("reason", "") for e in await store.events(kinds=["notification.sent"])]
+    assert sum(1 for r in reasons if r.startswith("flapping")) == 1
+    before = len(sent)
+    run.current = [firing(alertname="A", i="1")]
+    await run.until(400)
+    assert len(await run.sent()) == before                                  # collapsed while not yet stable
+    await run.until(20 * 6 + 300 + 30)                                      # stable again: the summary said firing,
+    assert len(await run.sent()) == before                                  # and firing it is: nothing to add
+    run.current = []
+    await run.until(20 * 6 + 300 + 60)
+    assert (await run.sent())[-1][2] == "resolved" and len(await run.sent()) == before + 1
+
+
+async def test_storm_sends_one_summary_per_receiver(store):
+    from watchdog.alerting.damping import StormSettings
+
+    clock = FakeClock(T0)
+    d = Dispatcher(config(group_by=["alertname", "host"]), store=store, clock=clock,
+                   storm=StormSettings(max_new_groups=3, window=60))
+    run = Run(d, clock, store)
+    run.current = [firing(alertname="Down", host=f"h{n}", i=str(n)) for n in range(10)]
+    await run.until(40)
+    sent = await run.sent()
+    assert len(sent) == 1 and sent[0][1] == "oncall" and sent[0][3] == [str(n) for n in range(10)]
+    assert d.storms()[0]["receiver"] == "oncall" and len(d.storms()[0]["groups"]) == 10
+    run.current = run.current[1:]                                           # h0 resolves: told per group
+    await run.until(120)
+    assert (await run.sent())[-1][2:] == ("resolved", ["0"])

@@ -358,6 +358,8 @@ class AlertmanagerForwardConfig(BaseModel):
 class Receiver(BaseModel):
     model_config = _STRICT
     name: str = Field(min_length=1)
+    # config.yaml's `delivery.<name>` options, attached by watchdog.notify.delivery.attach_delivery_options
+    _delivery_policy: Any = PrivateAttr(default=None)
     webhook_configs: list[WebhookConfig] = []
     log_configs: list[LogConfig] = []
     slack_configs: list[SlackConfig] = []

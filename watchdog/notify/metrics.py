@@ -21,3 +21,18 @@ LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 OUTBOX_SIZE = Gauge("watchdog_notify_outbox_size", "Notices waiting in the outbox (not yet accepted).")
+DEFERRED = Counter(
+    "watchdog_notify_deferred",
+    "Sends held back without an attempt, by reason (rate_limited, breaker_open).",
+    ["receiver", "integration", "reason"],
+)
+RECEIVER_FAILING = Gauge(
+    "watchdog_notify_receiver_failing",
+    "1 while an integration's circuit breaker is open (it keeps failing), else 0.",
+    ["receiver", "integration"],
+)
+FALLBACKS = Counter(
+    "watchdog_notify_fallbacks",
+    "Notices handed to a fallback receiver after their receiver gave up.",
+    ["receiver", "fallback"],
+)

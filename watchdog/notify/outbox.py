@@ -7,12 +7,18 @@ in order. Retries back off exponentially with full jitter (seeded RNG for
 tests), honour Retry-After, and stop at the retry deadline; a permanent error
 stops at once. Every attempt is a `notification.sent` / `notification.failed`
 event. The dispatcher decides *what* to send; this decides *how it gets there*
-(fallback receivers, rate limits and circuit breakers are later stages here).
+(fallback receivers, rate limits and circuit breakers: `delivery.py`, `fallback.py`).
+
+Crash safety: on acceptance the notification log is written *before* the outbox
+row is deleted, and at load an outbox row whose notice the log already records
+is dropped instead of re-sent. What remains is the one window no outbox can
+close: the channel accepted, the process died before the log write.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 from typing import Any, Callable, Mapping
@@ -21,6 +27,8 @@ from watchdog.clock import Clock
 from watchdog.model import Event
 from watchdog.notify import metrics
 from watchdog.notify.base import Notice, PermanentError, RetryableError
+from watchdog.notify.delivery import ChannelState, channel_state
+from watchdog.notify.fallback import FallbackRouter
 from watchdog.notify.registry import Integration
 from watchdog.state.base import NotificationRecord, OutboxItem, Store
 
@@ -75,12 +83,34 @@ class Outbox:
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._deferred_log: dict[Key, NotificationRecord] = {}
         self._by_key: dict[str, Integration] = {}
+        self._channels: dict[str, ChannelState] = {}     # per integration key: breaker, rate bucket
+        self._fallback = FallbackRouter(self)
         self._loaded = False
         self._load_lock = asyncio.Lock()
 
     def set_integrations(self, by_key: Mapping[str, Integration]) -> None:
         """Integrations by key (`oncall/webhook/0`); queued notices of a removed one fail as `config`."""
         self._by_key = dict(by_key)
+        for integ in self._by_key.values():
+            attach = getattr(integ.notifier, "attach_store", None)
+            if attach is not None:
+                attach(self._store)   # e.g. Slack bot mode keeps the message ts for chat.update
+        # breakers and buckets survive a reload for integrations that still exist
+        self._channels = {k: v for k, v in self._channels.items() if k in self._by_key}
+
+    def channel(self, integ: Integration) -> ChannelState:
+        state = self._channels.get(integ.key)
+        if state is None:
+            state = self._channels[integ.key] = channel_state(integ.policy, integ.integration)
+        return state
+
+    def integrations_of(self, receiver: str) -> list[Integration]:
+        return [i for i in self._by_key.values() if i.receiver == receiver]
+
+    def channels(self) -> dict[str, dict[str, Any]]:
+        """Breaker state per integration, for the API and `watchdog notify test`."""
+        return {k: {"open": c.breaker.open, "consecutive_failures": c.breaker.consecutive, "last_error": c.breaker.last_error}
+                for k, c in sorted(self._channels.items())}
 
     def __len__(self) -> int:
         return len(self._outbox)
@@ -105,17 +135,35 @@ class Outbox:
             for item in await self._store.outbox_all():
                 if item.id is None:
                     continue
+                if await self._already_logged(item):
+                    # accepted and logged just before a crash that came before the row's delete
+                    await self._store.outbox_delete(item.id)
+                    continue
                 self._outbox[item.id] = item
                 k = (item.group_key, item.payload.get("integration_key", ""))
                 self._pending[k] = max(item.id, self._pending.get(k, item.id))
             metrics.OUTBOX_SIZE.set(len(self._outbox))
             self._loaded = True
 
+    async def _already_logged(self, item: OutboxItem) -> bool:
+        try:
+            record = record_from_dict(item.payload["record"])
+        except (KeyError, TypeError, ValueError):
+            return False
+        logged = await self._store.last_notification(item.group_key, item.payload.get("integration_key", ""))
+        return logged is not None and _same_record(logged, record)
+
     async def wait_idle(self, now: float) -> None:
         """Wait for the attempts in flight, starting items that become due at `now` meanwhile."""
         while self._inflight:
             await asyncio.gather(*list(self._inflight.values()), return_exceptions=True)
             self.start_due(now)
+
+    async def last_delivered(self, k: Key) -> NotificationRecord | None:
+        """What the integration accepted last (the log), ignoring queued notices."""
+        if k not in self._delivered:
+            self._delivered[k] = await self._store.last_notification(*k)
+        return self._delivered[k]
 
     async def last_record(self, gkey: str, ikey: str) -> NotificationRecord | None:
         """What this integration last heard about the group: the queued notice if any, else the log."""
@@ -143,13 +191,20 @@ class Outbox:
 
     async def enqueue(self, integ: Integration, notice: Notice, record: NotificationRecord, now: float) -> None:
         k = (notice.group_key, integ.key)
+        old_id = self._pending.get(k)
+        delivered = await self.last_delivered(k)
+        if old_id is not None and old_id in self._outbox and old_id not in self._inflight:
+            old_notice = self._outbox[old_id].payload.get("notice", {})
+            never_paged = delivered is None or not delivered.firing_fingerprints
+            if old_notice.get("status") == "firing" and notice.status == "resolved" and never_paged:
+                # The firing notice never got out and the incident is over: one notice that says so.
+                notice = dataclasses.replace(notice, reason=_join(notice.reason, "fired and resolved before the firing notice could be delivered"))
         item = OutboxItem(
             receiver=integ.receiver, group_key=notice.group_key, created_at=now, next_attempt_at=now,
             dedup_key=notice.dedup_key,
             payload={"integration_key": integ.key, "integration": integ.integration,
                      "notice": notice.to_dict(), "record": record_to_dict(record)},
         )
-        old_id = self._pending.get(k)
         if old_id is not None and old_id in self._outbox and old_id not in self._inflight:
             # A queued notice that was never accepted is superseded by this one, which describes
             # the group as it is now; it keeps the old deadline and backoff (Retry-After still holds).
@@ -213,6 +268,25 @@ class Outbox:
             except Exception:
                 log.exception("could not record notification log entry for %s", k)
 
+    def _deadline(self, integ: Integration) -> float:
+        return integ.policy.retry_deadline if integ.policy.retry_deadline is not None else self._retry_deadline
+
+    def _defer(self, integ: Integration, channel: ChannelState, item: OutboxItem, now: float) -> bool:
+        """Hold the item back (no attempt counted) while the breaker is open or the rate limit is spent."""
+        breaker = channel.breaker
+        if breaker.open and (now < breaker.retry_at() or breaker.trial_inflight):
+            item.next_attempt_at = max(now + 0.001, breaker.retry_at())
+            metrics.DEFERRED.labels(integ.receiver, integ.integration, "breaker_open").inc()
+            return True
+        if channel.bucket is not None:
+            wait = channel.bucket.wait(now)
+            if wait > 0:
+                item.next_attempt_at = now + wait
+                metrics.DEFERRED.labels(integ.receiver, integ.integration, "rate_limited").inc()
+                return True
+        breaker.allow(now)   # marks the trial attempt of an open breaker
+        return False
+
     async def _attempt(self, item: OutboxItem) -> None:
         assert item.id is not None
         ikey = item.payload.get("integration_key", "")
@@ -224,6 +298,17 @@ class Outbox:
         if integ is None:
             await self._give_up(item, notice, attempt, "receiver integration no longer configured", "config")
             return
+        channel = self.channel(integ)
+        now = self._clock.now()
+        deadline = item.created_at + self._deadline(integ)
+        if channel.breaker.open and now >= deadline:
+            message = f"receiver failing ({channel.breaker.last_error}) (retry deadline reached)"
+            await self._give_up(item, notice, attempt, message, "deadline")
+            await self._fallback.reroute(integ, notice, message, now)
+            return
+        if self._defer(integ, channel, item, now):
+            item.next_attempt_at = min(item.next_attempt_at, max(deadline, now + 0.001))
+            return
         started = self._clock.monotonic()
         error: Exception | None = None
         try:
@@ -231,6 +316,7 @@ class Outbox:
         except (RetryableError, PermanentError) as e:
             error = e
         except asyncio.CancelledError:
+            channel.breaker.trial_inflight = False
             raise
         except Exception as e:  # a notifier bug: keep the notice, report only the kind of error
             error = RetryableError(f"{integration_name} notifier raised {type(e).__name__}", reason="other")
@@ -239,28 +325,34 @@ class Outbox:
             metrics.LATENCY.labels(integ.receiver, integ.integration).observe(max(0.0, self._clock.monotonic() - started))
         now = self._clock.now()
         if error is None:
-            await self._store.outbox_delete(item.id)
-            self._forget(item)
+            # Log first, then delete: a crash in between leaves a row that load() recognises as sent.
             await self._store.log_notification(record)
             self._delivered[(item.group_key, ikey)] = record
+            await self._store.outbox_delete(item.id)
+            self._forget(item)
             metrics.NOTIFICATIONS.labels(integ.receiver, integ.integration).inc()
             await self._event(now, "notification.sent", item, notice, attempt, "")
+            if channel.breaker.success():
+                await self._fallback.receiver_recovered(integ, now)
             return
         message = getattr(error, "message", str(error))
         reason = getattr(error, "reason", "other")
         metrics.NOTIFICATIONS_FAILED.labels(integ.receiver, integ.integration, reason).inc()
+        if channel.breaker.failure(now, message):
+            await self._fallback.receiver_failing(integ, message, now)
         if isinstance(error, PermanentError):
             await self._give_up(item, notice, attempt, message, reason, counted=True)
+            await self._fallback.reroute(integ, notice, message, now)
             return
-        deadline = item.created_at + self._retry_deadline
         if now >= deadline:
             await self._give_up(item, notice, attempt, f"{message} (retry deadline reached)", "deadline", counted=True)
+            await self._fallback.reroute(integ, notice, message, now)
             return
         retry_after = getattr(error, "retry_after", None)
         delay = retry_after if retry_after is not None else full_jitter_backoff(attempt, self._rng)
         item.attempts = attempt
         item.last_error = message
-        item.next_attempt_at = now + delay
+        item.next_attempt_at = min(now + delay, max(deadline, now))
         await self._store.outbox_update(item)
         await self._event(now, "notification.failed", item, notice, attempt, message, retry_in=delay, final=False)
 
@@ -282,6 +374,12 @@ class Outbox:
             del self._pending[k]
         metrics.OUTBOX_SIZE.set(len(self._outbox))
 
+    async def store_event(self, event: Event) -> None:
+        try:
+            await self._store.append_event(event)
+        except Exception:
+            log.exception("could not record %s on the timeline", event.kind)
+
     async def _event(self, now: float, kind: str, item: OutboxItem, notice: Notice, attempt: int, error: str, **extra: Any) -> None:
         data: dict[str, Any] = {
             "receiver": notice.receiver,
@@ -297,3 +395,12 @@ class Outbox:
             data["reason"] = notice.reason
         data.update(extra)
         await self._store.append_event(Event(time=now, kind=kind, data=data))
+
+
+def _same_record(a: NotificationRecord, b: NotificationRecord) -> bool:
+    return (a.status, a.sent_at, tuple(a.firing_fingerprints), tuple(a.resolved_fingerprints)) == \
+        (b.status, b.sent_at, tuple(b.firing_fingerprints), tuple(b.resolved_fingerprints))
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)

@@ -13,6 +13,7 @@ from typing import Any, Callable
 from watchdog.clock import Clock
 from watchdog.notify.alertmanager import alertmanager_factory
 from watchdog.notify.base import Notifier
+from watchdog.notify.delivery import DeliveryPolicy, receiver_policy
 from watchdog.notify.email import email_factory
 from watchdog.notify.log import log_factory
 from watchdog.notify.pagerduty import pagerduty_factory
@@ -42,6 +43,7 @@ class Integration:
     integration: str
     index: int
     notifier: Notifier
+    policy: DeliveryPolicy = DeliveryPolicy()
 
     @property
     def key(self) -> str:
@@ -64,8 +66,9 @@ def build_integrations(receiver_cfg: Any, *, clock: Clock) -> list[Integration]:
     receiver); its notices are only logged in the notification log.
     """
     name = receiver_cfg.name
+    policy = receiver_policy(receiver_cfg)
     out: list[Integration] = []
     for attr, (integration, factory) in NOTIFIER_FACTORIES.items():
         for index, entry in enumerate(getattr(receiver_cfg, attr, None) or []):
-            out.append(Integration(name, integration, index, factory(entry, receiver=name, clock=clock)))
+            out.append(Integration(name, integration, index, factory(entry, receiver=name, clock=clock), policy))
     return out

@@ -80,7 +80,8 @@ def _write_denied(request: web.Request) -> web.Response | None:
 # -- groups and acks ------------------------------------------------------------
 @_guard
 async def list_groups(request: web.Request, d: Any) -> web.Response:
-    return success({"groups": d.groups()})
+    storms = d.storms() if hasattr(d, "storms") else []
+    return success({"groups": d.groups(), "storms": storms})
 
 
 @_guard

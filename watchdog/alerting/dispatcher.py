@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from watchdog.alerting import escalation as esc
 from watchdog.alerting.controls import Controls
+from watchdog.alerting.dispatcher_controls import DispatcherControls
 from watchdog.alerting import damping
 from watchdog.alerting.decide import decide
 from watchdog.alerting.inhibit import Inhibitor
@@ -43,7 +44,6 @@ from watchdog.alerting.grouping import (
     is_firing,
     merge_alerts,
     new_group,
-    notice_status,
 )
 from watchdog.clock import Clock
 from watchdog.model import Alert, AlertState, Event, Labels
@@ -82,7 +82,7 @@ def root_router(alerting: Any) -> Router:
     return lambda labels: [target]
 
 
-class Dispatcher:
+class Dispatcher(DispatcherControls):
     def __init__(
         self,
         alerting: Any,
@@ -308,98 +308,6 @@ class Dispatcher:
                 ],
             })
         return out
-
-    # -- questions the remediator and the API ask (synchronous, in memory) ------------------
-    def _labels(self, labels: Labels | Mapping[str, str]) -> Labels:
-        labels = labels if isinstance(labels, Labels) else Labels.of(dict(labels))
-        missing = {k: v for k, v in self._external_labels.items() if k not in labels}
-        return labels.merged(missing) if missing else labels
-
-    def group_keys_for(self, labels: Labels | Mapping[str, str]) -> list[str]:
-        full = self._labels(labels)
-        return [group_key(t.route_key, group_labels_for(full, t.group_by)) for t in self._router(full)]
-
-    def is_silenced(self, labels: Labels | Mapping[str, str]) -> bool:
-        return bool(self._controls.silenced_by(self._labels(labels), self._clock.now()))
-
-    def is_inhibited(self, labels: Labels | Mapping[str, str]) -> bool:
-        self._refresh_inhibitor()
-        return self._inhibitor.inhibited(self._labels(labels))
-
-    def is_acknowledged(self, labels: Labels | Mapping[str, str]) -> bool:
-        """True when any group the alert belongs to is acknowledged (automatic remediation pauses)."""
-        now = self._clock.now()
-        return any(self._controls.ack_of(k, now) is not None for k in self.group_keys_for(labels))
-
-    def find_group(self, ref: str) -> AlertGroup | None:
-        """A group by id (the dedup key), a unique id prefix of 8+ characters, or its exact key."""
-        if ref in self._groups:
-            return self._groups[ref]
-        found = [g for g in self._groups.values() if dedup_key_for(g.key) == ref]
-        if not found and len(ref) >= 8:
-            found = [g for g in self._groups.values() if dedup_key_for(g.key).startswith(ref)]
-        return found[0] if len(found) == 1 else None
-
-    # -- silences and acks (the API's mutating calls) ---------------------------------------
-    def silences(self) -> list[dict[str, Any]]:
-        now = self._clock.now()
-        return [s.to_json(now) for s in self._controls.silences.all()]
-
-    async def add_silence(self, matchers: Sequence[str], starts_at: float, ends_at: float, created_by: str,
-                          comment: str, silence_id: str | None = None) -> dict[str, Any]:
-        """Raises watchdog.alerting.silences.SilenceError with a message for the client."""
-        await self._ensure_loaded()
-        now = self._clock.now()
-        silence = await self._controls.add_silence(matchers, starts_at, ends_at, created_by, comment, now, silence_id)
-        self._wake.set()
-        return silence.to_json(now)
-
-    async def expire_silence(self, silence_id: str) -> dict[str, Any]:
-        await self._ensure_loaded()
-        now = self._clock.now()
-        silence = await self._controls.expire_silence(silence_id, now)
-        self._wake.set()   # alerts it held go out at their group's next flush
-        return silence.to_json(now)
-
-    async def acknowledge(self, ref: str, by: str, comment: str = "", expires_at: float | None = None) -> dict[str, Any] | None:
-        """Acknowledge a group (None when no such group). Raises controls.AckError on bad input."""
-        await self._ensure_loaded()
-        group = self.find_group(ref)
-        if group is None:
-            return None
-        now = self._clock.now()
-        await self._controls.acknowledge(group.key, by, comment, now, expires_at, self._group_info(group))
-        await self._pause_escalation(group.key, now, paused=True)
-        self._wake.set()
-        return next(g for g in self.groups() if g["key"] == group.key)
-
-    async def unacknowledge(self, ref: str, by: str = "") -> bool | None:
-        """Remove a group's ack; None when no such group, False when it was not acknowledged."""
-        await self._ensure_loaded()
-        group = self.find_group(ref)
-        if group is None:
-            return None
-        now = self._clock.now()
-        removed = await self._controls.unacknowledge(group.key, now, self._group_info(group), by=by)
-        await self._pause_escalation(group.key, now, paused=False)
-        self._wake.set()
-        return removed
-
-    async def _pause_escalation(self, key: str, now: float, *, paused: bool) -> None:
-        """An ack stops the escalation clock at once; removing it restarts the clock where it stopped."""
-        state = self._escalations.get(key)
-        if state is None or (state.paused_at is not None) == paused:
-            return
-        if paused:
-            state = dataclasses.replace(state, paused_at=now)
-        else:
-            state = dataclasses.replace(state, started_at=state.started_at + (now - state.paused_at), paused_at=None)
-        self._escalations[key] = state
-        await self._store.save_group_state(key, state.to_dict())
-
-    def _group_info(self, group: AlertGroup) -> dict[str, Any]:
-        return {"group_id": dedup_key_for(group.key), "group_key": group.key, "labels": dict(group.labels),
-                "receiver": group.receiver}
 
     # -- internals: flushing ------------------------------------------------------
     async def _ensure_loaded(self) -> None:

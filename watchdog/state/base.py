@@ -35,6 +35,20 @@ FINISHED_RUN_STATUSES: frozenset[str] = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
+class ChangeRecord:
+    """A change (deploy) to a service: `POST /api/v1/changes`, `watchdog change record`."""
+
+    service: str
+    version: str
+    time: float
+    previous_version: str = ""
+    link: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)   # extra labels to match on (`requires_change.same`)
+    created_by: str = ""
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AlertRecord:
     """Persisted state of one alert instance of one rule."""
 
@@ -157,6 +171,13 @@ class Store(Protocol):
         """Newest first."""
 
     async def get_run(self, run_id: int) -> RemediationRun | None: ...
+
+    async def add_change(self, change: ChangeRecord) -> int:
+        """Store a change event; returns its id."""
+
+    async def changes(self, service: str | None = None, since: float | None = None, until: float | None = None,
+                      limit: int = 100) -> list[ChangeRecord]:
+        """Changes newest first, optionally of one service and within [since, until]."""
 
     # -- notification log and outbox --------------------------------------
     async def log_notification(self, record: NotificationRecord) -> None: ...

@@ -27,6 +27,7 @@ from watchdog.state.base import (
     FINISHED_RUN_STATUSES,
     AckRecord,
     AlertRecord,
+    ChangeRecord,
     NotificationRecord,
     OutboxItem,
     RemediationRun,
@@ -392,6 +393,37 @@ class SqliteStore:
             return None if row is None else codec.row_run(row)
 
         return await self._call("get_run", run)
+
+    # -- change events ------------------------------------------------------------
+
+    async def add_change(self, change: ChangeRecord) -> int:
+        params = (float(change.time), codec.text(change.service), codec.text(change.version),
+                  codec.text(change.previous_version), codec.text(change.link), codec.dumps(dict(change.labels)),
+                  codec.text(change.created_by))
+
+        def insert(conn: sqlite3.Connection) -> int:
+            cur = conn.execute("INSERT INTO changes (time, service, version, previous_version, link, labels, created_by) "
+                               "VALUES (?, ?, ?, ?, ?, ?, ?)", params)
+            return int(cur.lastrowid)
+
+        return await self._call("add_change", insert)
+
+    async def changes(self, service: str | None = None, since: float | None = None, until: float | None = None,
+                      limit: int = 100) -> list[ChangeRecord]:
+        where, params = [], []
+        for clause, value in (("service = ?", service), ("time >= ?", since), ("time <= ?", until)):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        sql = ("SELECT id, time, service, version, previous_version, link, labels, created_by FROM changes"
+               + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY time DESC, id DESC LIMIT ?")
+
+        def run(conn: sqlite3.Connection) -> list[ChangeRecord]:
+            return [ChangeRecord(id=r[0], time=r[1], service=r[2], version=r[3], previous_version=r[4], link=r[5],
+                                 labels=codec.loads(r[6]) or {}, created_by=r[7])
+                    for r in conn.execute(sql, (*params, int(limit))).fetchall()]
+
+        return await self._call("changes", run)
 
     # -- notification log and outbox ------------------------------------------------
 

@@ -88,7 +88,26 @@ INITIAL_SCHEMA = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (INITIAL_SCHEMA,)
+CHANGES = Migration(
+    version=2,
+    description="changes: deploy/change events for change-aware remediation",
+    statements=(
+        """CREATE TABLE changes (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            time REAL NOT NULL,
+            service TEXT NOT NULL,
+            version TEXT NOT NULL,
+            previous_version TEXT NOT NULL,
+            link TEXT NOT NULL,
+            labels TEXT NOT NULL,
+            created_by TEXT NOT NULL
+        )""",
+        "CREATE INDEX changes_service_time ON changes (service, time)",
+        "CREATE INDEX changes_time ON changes (time)",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (INITIAL_SCHEMA, CHANGES)
 validate_migrations(MIGRATIONS)
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 
 OnAlerts = Callable[[list[Alert], float], Awaitable[None]]
 _TEMPLATE_PREFIX = "template: "
+# Prometheus's --rules.alert.for-outage-tolerance and --rules.alert.for-grace-period
+DEFAULT_OUTAGE_TOLERANCE = 3600.0
+DEFAULT_FOR_GRACE_PERIOD = 600.0
+LAST_ROUND_KEY = "rules.last_evaluation"   # Store kv: when the last round ran (the "down at" of a restart)
 
 
 @dataclass
@@ -83,6 +87,8 @@ class RuleManager:
         default_interval: float = 10.0,
         external_labels: Mapping[str, str] = {},
         external_url: str = "",
+        outage_tolerance: float = DEFAULT_OUTAGE_TOLERANCE,
+        for_grace_period: float = DEFAULT_FOR_GRACE_PERIOD,
     ) -> None:
         self.engine = engine
         self.series = series
@@ -92,6 +98,10 @@ class RuleManager:
         self.default_interval = float(default_interval) if default_interval and default_interval > 0 else 10.0
         self.external_labels = dict(external_labels)
         self.external_url = external_url
+        self.outage_tolerance = float(outage_tolerance)
+        self.for_grace_period = float(for_grace_period)
+        self._last_round_saved: float | None = None
+        self._last_round: float | None = None
         self.rounds = 0                      # completed evaluation rounds (systemd WATCHDOG ties to this)
         self.evaluated = asyncio.Event()     # set after every round
         self._groups: list[_GroupState] = []
@@ -154,12 +164,21 @@ class RuleManager:
     # -- restore ---------------------------------------------------------------------
 
     async def restore(self) -> None:
-        """Rebuild alert states from the Store so `for` continues across a restart."""
+        """Rebuild alert states from the Store so `for` continues across a restart.
+
+        As Prometheus's RestoreForState: a pending alert of a rule whose `for` is at
+        least the grace period has its active time shifted by the downtime, so the
+        time spent down does not count as pending; if less than the grace period of
+        its `for` would remain, it gets the grace period. After an outage longer than
+        the outage tolerance pending alerts start afresh. Firing alerts stay firing
+        (a firing notice went out, so they resolve through evaluation, with a notice).
+        """
         try:
             records = await self.store.load_alerts()
         except Exception as e:
             log.error("could not load persisted alert states, starting without them: %s", e)
             return
+        down_at = await self._last_round_time(records)
         rules = {rs.rule.identity: rs for gs in self._groups for rs in gs.rules if isinstance(rs.rule, AlertingRule)}
         now = self.clock.now()
         restored = 0
@@ -170,14 +189,35 @@ class RuleManager:
                 log.warning("skipping unreadable alert state %s/%s: %s", rec.rule, rec.fingerprint, e)
                 continue
             rs = rules.get(rec.rule)
-            if rs is not None:
-                rs.alerts[inst.fingerprint] = inst
-                restored += 1
-            else:  # its rule left the files while we were down
+            if rs is None:  # its rule left the files while we were down
                 self._retire(rec.rule, {inst.fingerprint: inst}, now)
+                continue
+            if inst.state is AlertState.PENDING:
+                assert isinstance(rs.rule, AlertingRule)
+                active_at = restored_active_at(
+                    inst.active_at, rs.rule.for_, down_at, now, self.outage_tolerance, self.for_grace_period
+                )
+                if active_at is None:
+                    self._undeleted.add((rec.rule, inst.fingerprint))
+                    continue
+                if active_at != inst.active_at:
+                    inst = replace(inst, active_at=active_at)
+                    self._unsaved[(rec.rule, inst.fingerprint)] = inst.to_record(rec.rule, now)
+            rs.alerts[inst.fingerprint] = inst
+            restored += 1
         if restored:
             log.info("restored %d alert state(s)", restored)
         self._update_alert_gauge()
+
+    async def _last_round_time(self, records: Sequence[AlertRecord]) -> float | None:
+        try:
+            text = await self.store.kv_get(LAST_ROUND_KEY)
+            if text:
+                return float(text)
+        except Exception as e:  # an old database or an odd value: fall back to the records' own times
+            log.warning("could not read the last evaluation time: %s", e)
+        times = [r.updated_at for r in records if r.updated_at]
+        return max(times) if times else None
 
     # -- evaluation -------------------------------------------------------------------
 
@@ -222,6 +262,8 @@ class RuleManager:
         for gs in groups:
             await self._evaluate_group(gs, t)
         self._expire_orphans(t)
+        if groups:
+            self._last_round = t
         await self._flush()
         self._update_alert_gauge()
         self.rounds += 1
@@ -329,6 +371,12 @@ class RuleManager:
 
     async def _flush(self) -> None:
         """Write pending state changes and events; what fails stays queued for the next round."""
+        if self._last_round is not None and self._last_round != self._last_round_saved:
+            try:
+                await self.store.kv_set(LAST_ROUND_KEY, repr(self._last_round))
+                self._last_round_saved = self._last_round
+            except Exception as e:
+                log.error("could not persist the last evaluation time: %s", e)
         if self._unsaved:
             batch = dict(self._unsaved)
             try:
@@ -403,6 +451,24 @@ class RuleManager:
             counts[a.state.value] = counts.get(a.state.value, 0) + 1
         for state, n in counts.items():
             metrics.ALERTS.labels(state).set(n)
+
+
+def restored_active_at(
+    active_at: float, hold: float, down_at: float | None, now: float, outage_tolerance: float, grace: float
+) -> float | None:
+    """The active time of a pending alert restored at `now` (None: start afresh), as Prometheus computes it."""
+    if down_at is None or hold <= 0:
+        return active_at
+    if now - down_at > outage_tolerance:
+        return None
+    if hold < grace:   # waiting the grace period would be longer than `for` itself
+        return active_at
+    remaining = hold - (down_at - active_at)
+    if remaining <= 0:
+        return active_at            # it was about to fire: fires at the next evaluation that still matches
+    if remaining < grace:
+        return now + grace - hold   # at least the grace period left to pend
+    return active_at + (now - down_at)   # the downtime does not count as pending
 
 
 def _rule_view(rs: _RuleState) -> dict:

@@ -74,6 +74,12 @@ class _DiscardStore:
     async def load_alerts(self) -> list:
         return []
 
+    async def kv_get(self, key: str) -> str | None:
+        return None
+
+    async def kv_set(self, key: str, value: str | None) -> None:
+        pass
+
 
 def run_file(path: str, options: Options = Options()) -> Outcome:
     """Run every test group of one unit-test file."""

@@ -17,6 +17,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self.alert_rows: dict[tuple[str, str], AlertRecord] = {}
         self.timeline: list[Event] = []
+        self.kv: dict[str, str] = {}
         self.fail_writes = False
 
     def _maybe_fail(self) -> None:
@@ -50,3 +51,13 @@ class MemoryStore:
 
     async def load_alerts(self) -> list[AlertRecord]:
         return list(self.alert_rows.values())
+
+    async def kv_get(self, key: str) -> str | None:
+        return self.kv.get(key)
+
+    async def kv_set(self, key: str, value: str | None) -> None:
+        self._maybe_fail()
+        if value is None:
+            self.kv.pop(key, None)
+        else:
+            self.kv[key] = value

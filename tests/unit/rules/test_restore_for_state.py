@@ -1,0 +1,63 @@
+"""Restart: `for` state comes from the persisted alert states, with Prometheus's outage tolerance and grace period."""
+
+from __future__ import annotations
+
+from test_rule_manager import T0, Harness, demo_group
+
+from watchdog.model import AlertState
+from watchdog.rules.manager import restored_active_at
+
+from rules_memstore import MemoryStore
+
+H = 3600.0
+
+
+def test_restored_active_at_follows_prometheus():
+    # (active_at, for, down_at, now) -> new active_at; tolerance 1h, grace 10m
+    f = lambda a, hold, down, now: restored_active_at(a, hold, down, now, H, 600.0)  # noqa: E731
+    assert f(0, 300, 100, 200) == 0                  # for shorter than the grace period: unchanged
+    assert f(0, 1800, 600, 900) == 300               # 20m left > grace: shifted by the 5m downtime
+    assert f(0, 1800, 1500, 1600) == 1600 + 600 - 1800   # 5m left < grace: gets the 10m grace
+    assert f(0, 1800, 1900, 2000) == 0               # it was due to fire: unchanged
+    assert f(0, 1800, 600, 600 + H + 1) is None      # down longer than the outage tolerance: start afresh
+    assert f(0, 1800, None, 900) == 0                # nothing known about the downtime
+
+
+async def test_restart_after_downtime_shifts_pending_alert(fake_clock):
+    store = MemoryStore()
+    h = Harness([demo_group(for_=1800.0)], store, fake_clock)
+    for t in (0, 10, 20):
+        fake_clock.set(T0 + t)
+        await h.tick(0, T0 + t)
+    assert store.kv["rules.last_evaluation"] == repr(T0 + 20)
+    fake_clock.set(T0 + 320)   # down for 5 minutes
+    h2 = Harness([demo_group(for_=1800.0)], store, fake_clock)
+    await h2.manager.restore()
+    (alert,) = h2.manager.alerts()
+    assert alert.state is AlertState.PENDING and alert.active_at == T0 + 300
+    await h2.tick(0, T0 + 330)
+    assert store.alert_rows[next(iter(store.alert_rows))].active_at == T0 + 300   # persisted
+
+
+async def test_restart_after_long_outage_starts_pending_afresh_but_keeps_firing(fake_clock):
+    store = MemoryStore()
+    pending = demo_group(for_=1800.0)
+    h = Harness([pending], store, fake_clock)
+    await h.tick(0, T0)
+    fake_clock.set(T0 + 2 * H)
+    h2 = Harness([pending], store, fake_clock)
+    await h2.manager.restore()
+    assert h2.manager.alerts() == []
+    await h2.tick(0, T0 + 2 * H)
+    (alert,) = h2.manager.alerts()
+    assert alert.active_at == T0 + 2 * H
+
+    store2 = MemoryStore()
+    firing = demo_group(for_=0.0)
+    h3 = Harness([firing], store2, fake_clock)
+    await h3.tick(0, T0 + 2 * H)
+    fake_clock.set(T0 + 5 * H)
+    h4 = Harness([firing], store2, fake_clock)
+    await h4.manager.restore()
+    (alert,) = h4.manager.alerts()
+    assert alert.state is AlertState.FIRING and alert.active_at == T0 + 2 * H

@@ -41,6 +41,11 @@ class DispatcherControls:
         now = self._clock.now()
         return any(self._controls.ack_of(k, now) is not None for k in self.group_keys_for(labels))
 
+    def is_muted(self, alert: Any) -> bool:
+        """Silenced or inhibited (the Remediator's `is_muted` hook); takes an Alert or labels."""
+        labels = getattr(alert, "labels", alert)
+        return self.is_silenced(labels) or self.is_inhibited(labels)
+
     def find_group(self, ref: str) -> AlertGroup | None:
         """A group by id (the dedup key), a unique id prefix of 8+ characters, or its exact key."""
         if ref in self._groups:

@@ -271,3 +271,10 @@ async def test_storm_sends_one_summary_per_receiver(store):
     run.current = run.current[1:]                                           # h0 resolves: told per group
     await run.until(120)
     assert (await run.sent())[-1][2:] == ("resolved", ["0"])
+
+
+async def test_is_muted_hook_for_the_remediator(store):
+    clock = FakeClock(T0)
+    d = Dispatcher(config(), store=store, clock=clock)
+    await d.add_silence(['alertname="A"'], T0, T0 + 60, "me", "")
+    assert d.is_muted(firing(alertname="A")) and not d.is_muted(firing(alertname="B"))

@@ -7,7 +7,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from watchdog.api import alerting_routes, handlers, query
+from watchdog.api import alerting_routes, handlers, notify_routes, query
 from watchdog.api.auth import check_read
 from watchdog.api.context import CTX, ApiContext
 from watchdog.api.format import error
@@ -21,7 +21,7 @@ MAX_BODY_BYTES = 256 * 1024
 # Always open: service managers and load balancers probe these without credentials.
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 # Their handlers check the write token themselves; every other path is a read (query POSTs included).
-MUTATING_PATHS = frozenset({"/-/reload"})
+MUTATING_PATHS = frozenset({"/-/reload"}) | notify_routes.PATHS   # Slack/PagerDuty ack hooks verify signatures
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -79,6 +79,7 @@ def build_api(ctx: ApiContext) -> web.Application:
     r.add_post("/api/v1/query_range", query.range_query)
     r.add_post("/-/reload", handlers.reload)
     alerting_routes.register(app, ctx)   # groups, acks, silences, /api/v2/alerts
+    notify_routes.register(app, ctx)     # Slack interactivity, PagerDuty v3 webhooks (acks)
     return app
 
 

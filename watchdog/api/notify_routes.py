@@ -1,0 +1,153 @@
+"""Acks from the channels: Slack's interactivity endpoint and PagerDuty's v3 webhooks.
+
+- `POST /api/v1/notify/slack/actions`: Slack posts here when someone presses the
+  Acknowledge button of one of our messages. Verified with Slack's signing secret
+  (`v0=` HMAC-SHA256 of `v0:{timestamp}:{body}`, timestamp within 5 minutes).
+- `POST /api/v1/notify/pagerduty`: PagerDuty v3 webhook subscriptions. Verified with
+  the subscription's secret (`X-PagerDuty-Signature: v1=<HMAC-SHA256 hex>`, several
+  allowed while a secret rotates). `incident.acknowledged` and `incident.resolved`
+  acknowledge the group whose dedup key is the incident key, so escalation stops
+  instead of paging someone else.
+
+Both acknowledge through the dispatcher (`acknowledge(group_id, by, comment)`), exactly
+as `POST /api/v1/groups/{id}/ack` does, and record `notification.acknowledged_remotely`.
+Without a configured secret the endpoint refuses everything (503): an unverified request
+never acks. Secrets come from the context (`slack_signing_secret`,
+`pagerduty_webhook_secret`) or from `WATCHDOG_SLACK_SIGNING_SECRET[_FILE]` /
+`WATCHDOG_PAGERDUTY_WEBHOOK_SECRET[_FILE]`; they are never logged or echoed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+from typing import Any
+from urllib.parse import parse_qs
+
+from aiohttp import web
+
+from watchdog.api.context import CTX
+from watchdog.api.format import error, success
+from watchdog.model import Event
+
+log = logging.getLogger("watchdog.api")
+
+SLACK_PATH = "/api/v1/notify/slack/actions"
+PAGERDUTY_PATH = "/api/v1/notify/pagerduty"
+PATHS = frozenset({SLACK_PATH, PAGERDUTY_PATH})
+SLACK_MAX_SKEW = 300.0
+ACK_EVENTS = ("incident.acknowledged", "incident.resolved")
+ACK_ACTION_ID = "watchdog_ack"    # the Slack button's action_id (watchdog.notify.slack)
+
+
+def _secret(ctx: Any, attr: str, env: str) -> str | None:
+    value = getattr(ctx, attr, None)
+    if value is not None:
+        getter = getattr(value, "get_secret_value", None)
+        return getter() if getter else str(value)
+    if os.environ.get(env):
+        return os.environ[env]
+    path = os.environ.get(env + "_FILE")
+    if path:
+        try:
+            with open(path, encoding="utf-8") as f:
+                return f.read().strip() or None
+        except OSError:
+            log.error("cannot read %s_FILE", env)
+    return None
+
+
+def verify_slack(secret: str, timestamp: str | None, signature: str | None, body: bytes, now: float) -> bool:
+    if not timestamp or not signature:
+        return False
+    try:
+        if abs(now - float(timestamp)) > SLACK_MAX_SKEW:
+            return False
+    except ValueError:
+        return False
+    expected = "v0=" + hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature)
+
+
+def verify_pagerduty(secret: str, header: str | None, body: bytes) -> bool:
+    if not header:
+        return False
+    expected = "v1=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return any(hmac.compare_digest(expected, s.strip()) for s in header.split(","))
+
+
+def _dispatcher(ctx: Any) -> Any:
+    return getattr(ctx, "dispatcher", None) or getattr(ctx, "_dispatcher", None)
+
+
+async def _ack(ctx: Any, group_id: str, by: str, comment: str, source: str) -> Any:
+    dispatcher = _dispatcher(ctx)
+    if dispatcher is None or not hasattr(dispatcher, "acknowledge"):
+        return None
+    group = await dispatcher.acknowledge(group_id, by, comment, None)
+    try:
+        await ctx.store.append_event(Event(ctx.clock.now(), "notification.acknowledged_remotely",
+                                           {"source": source, "group": group_id, "by": by, "found": group is not None}))
+    except Exception:
+        log.warning("could not record a %s ack on the timeline", source)
+    return group
+
+
+async def slack_actions(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    secret = _secret(ctx, "slack_signing_secret", "WATCHDOG_SLACK_SIGNING_SECRET")
+    if not secret:
+        return error(503, "unavailable", "Slack interactivity is not configured (no signing secret)")
+    body = await request.read()
+    if not verify_slack(secret, request.headers.get("X-Slack-Request-Timestamp"), request.headers.get("X-Slack-Signature"),
+                        body, ctx.clock.now()):
+        return error(401, "unauthorized", "invalid Slack signature")
+    try:
+        payload = json.loads(parse_qs(body.decode("utf-8"))["payload"][0])
+    except (KeyError, IndexError, ValueError, UnicodeDecodeError):
+        return error(400, "bad_data", "expected a form field `payload` holding JSON")
+    user = payload.get("user") or {}
+    who = "slack:" + str(user.get("username") or user.get("name") or user.get("id") or "unknown")[:100]
+    acked = []
+    for action in payload.get("actions") or []:
+        if isinstance(action, dict) and action.get("action_id") == ACK_ACTION_ID and isinstance(action.get("value"), str):
+            group = await _ack(ctx, action["value"][:200], who, "acknowledged in Slack", "slack")
+            if group is not None:
+                acked.append(action["value"])
+    text = f"Acknowledged by {who[6:]}" if acked else "Nothing to acknowledge (the group is gone or already resolved)"
+    # Slack shows this to the person who pressed the button; the message itself stays as it is.
+    return web.json_response({"response_type": "ephemeral", "replace_original": False, "text": text})
+
+
+async def pagerduty_webhook(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    secret = _secret(ctx, "pagerduty_webhook_secret", "WATCHDOG_PAGERDUTY_WEBHOOK_SECRET")
+    if not secret:
+        return error(503, "unavailable", "PagerDuty webhooks are not configured (no signing secret)")
+    body = await request.read()
+    if not verify_pagerduty(secret, request.headers.get("X-PagerDuty-Signature"), body):
+        return error(401, "unauthorized", "invalid PagerDuty signature")
+    try:
+        event = json.loads(body)["event"]
+        event_type = str(event.get("event_type", ""))
+        data = event.get("data") or {}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return error(400, "bad_data", "expected a PagerDuty v3 webhook body {event: {...}}")
+    if event_type not in ACK_EVENTS:
+        return success({"ignored": event_type[:100]})
+    key = data.get("incident_key") if isinstance(data, dict) else None
+    if not isinstance(key, str) or not key:
+        return success({"ignored": "no incident_key"})
+    agent = event.get("agent") or {}
+    who = "pagerduty:" + str(agent.get("summary") or agent.get("id") or "unknown")[:100]
+    group = await _ack(ctx, key[:200], who, f"{event_type} in PagerDuty", "pagerduty")
+    return success({"acknowledged": group is not None})
+
+
+def register(app: web.Application, ctx: Any = None) -> None:
+    """Add the channel ack endpoints (they authenticate by signature, not by API token)."""
+    app.router.add_post(SLACK_PATH, slack_actions)
+    app.router.add_post(PAGERDUTY_PATH, pagerduty_webhook)

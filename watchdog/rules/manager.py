@@ -143,8 +143,30 @@ class RuleManager:
             except Exception:  # the series store being odd must not block a reload
                 log.exception("could not stale-mark the series of removed rule %s", rs.rule.identity)
             self._retire(rs.rule.identity, rs.alerts, now)
+        self._forget_metrics(self._groups, new)
         self._groups = new
         self._wake.set()
+
+    @staticmethod
+    def _forget_metrics(old: Sequence[_GroupState], new: Sequence[_GroupState]) -> None:
+        """Drop the per-group and per-rule label sets of groups and rules that went away."""
+        kept = {(gs.metric_label, _rule_label(rs.rule)) for gs in new for rs in gs.rules}
+        kept_groups = {gs.metric_label for gs in new}
+        for gs in old:
+            for rs in gs.rules:
+                key = (gs.metric_label, _rule_label(rs.rule))
+                if key not in kept:
+                    for gauge in (metrics.RULE_HEALTHY, metrics.RULE_LAST_DURATION):
+                        try:
+                            gauge.remove(*key)
+                        except KeyError:
+                            pass
+            if gs.metric_label not in kept_groups:
+                for metric in (metrics.GROUP_LAST_DURATION, metrics.GROUP_LAST_EVALUATION, metrics.GROUP_RULES, metrics.GROUP_FAILURES):
+                    try:
+                        metric.remove(gs.metric_label)
+                    except KeyError:
+                        pass
 
     def _retire(self, identity: str, alerts: Mapping[str, AlertInstance], t: float) -> None:
         """The rule is gone: its firing alerts resolve now, its pending ones are forgotten."""
@@ -297,9 +319,16 @@ class RuleManager:
             rs.failed = bool(error) and not error.startswith(_TEMPLATE_PREFIX)
             rs.last_evaluation = t
             rs.last_duration = self.clock.monotonic() - rule_started
+            rule_label = _rule_label(rs.rule)
+            metrics.RULE_HEALTHY.labels(gs.metric_label, rule_label).set(0 if error else 1)
+            metrics.RULE_LAST_DURATION.labels(gs.metric_label, rule_label).set(rs.last_duration)
+            if error:
+                metrics.GROUP_FAILURES.labels(gs.metric_label).inc()
         gs.last_evaluation = t
         gs.last_duration = self.clock.monotonic() - started
         metrics.GROUP_LAST_DURATION.labels(gs.metric_label).set(gs.last_duration)
+        metrics.GROUP_LAST_EVALUATION.labels(gs.metric_label).set(t)
+        metrics.GROUP_RULES.labels(gs.metric_label).set(len(gs.rules))
 
     def _evaluate_recording(self, rule: RecordingRule, group: RuleGroup, t: float) -> str:
         eval_t = t - group.query_offset
@@ -451,6 +480,10 @@ class RuleManager:
             counts[a.state.value] = counts.get(a.state.value, 0) + 1
         for state, n in counts.items():
             metrics.ALERTS.labels(state).set(n)
+
+
+def _rule_label(rule: Rule) -> str:
+    return f"{rule.name}:{rule.index}"
 
 
 def restored_active_at(

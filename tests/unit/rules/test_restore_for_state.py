@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from test_rule_manager import T0, Harness, demo_group
 
-from watchdog.model import AlertState
+from watchdog.model import AlertState, Labels
 from watchdog.rules.manager import restored_active_at
 
 from rules_memstore import MemoryStore
@@ -61,3 +61,30 @@ async def test_restart_after_long_outage_starts_pending_afresh_but_keeps_firing(
     await h4.manager.restore()
     (alert,) = h4.manager.alerts()
     assert alert.state is AlertState.FIRING and alert.active_at == T0 + 2 * H
+
+
+async def test_rule_and_group_health_metrics(fake_clock):
+    from prometheus_client import REGISTRY
+
+    from watchdog.rules.model import AlertingRule, RuleGroup
+
+    bad = AlertingRule(name="Bad", expr="a + on(x) b", file="m.yml", group="mg", index=0)
+    good = AlertingRule(name="Good", expr="vector(1)", file="m.yml", group="mg", index=1)
+    h = Harness([RuleGroup("mg", "m.yml", 10.0, rules=(bad, good))], MemoryStore(), fake_clock)
+    for labels in ({"x": "1"}, {"x": "1", "y": "2"}):
+        h.series.append(Labels.of(__name__="b", **labels), 1, T0)
+    h.series.append(Labels.of(__name__="a", x="1"), 1, T0)
+    await h.tick(None, T0)
+    get = REGISTRY.get_sample_value
+    assert get("watchdog_rule_healthy", {"group": "m.yml;mg", "rule": "Bad:0"}) == 0
+    assert get("watchdog_rule_healthy", {"group": "m.yml;mg", "rule": "Good:1"}) == 1
+    assert get("watchdog_rule_group_rules", {"group": "m.yml;mg"}) == 2
+    assert get("watchdog_rule_group_last_evaluation_timestamp_seconds", {"group": "m.yml;mg"}) == T0
+    assert get("watchdog_rule_group_evaluation_failures_total", {"group": "m.yml;mg"}) >= 1
+    (group,) = h.manager.health()
+    assert group["health"] == "err" and "many-to-many" in group["last_error"]
+    assert [r["health"] for r in group["rules"]] == ["err", "ok"]
+    # the good rule keeps firing although its neighbour fails
+    assert [a.labels.get("alertname") for a in h.manager.alerts()] == ["Good"]
+    h.manager.update_groups([])
+    assert get("watchdog_rule_healthy", {"group": "m.yml;mg", "rule": "Bad:0"}) is None

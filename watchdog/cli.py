@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "silence": ("watchdog.alerting.cli", "add, list or expire silences on the running daemon"),
     "ack": ("watchdog.alerting.cli", "acknowledge an alert group (stops escalation, pauses remediation)"),
     "unack": ("watchdog.alerting.cli", "remove an alert group's acknowledgement"),
+    "notify": ("watchdog.notify.cli", "notification drills: `notify test RECEIVER` sends a marked test notice"),
 }
 
 

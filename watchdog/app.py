@@ -83,6 +83,14 @@ class Daemon:
         return self._ready and not self._draining
 
     @property
+    def dispatcher(self) -> Any:
+        return self._dispatcher
+
+    @property
+    def remediator(self) -> Any:
+        return self._remediator
+
+    @property
     def store(self) -> Any:
         return self._store
 
@@ -226,10 +234,12 @@ class Daemon:
         self._dispatcher = Dispatcher(
             _alerting_or_blackhole(loaded), store=self._store, clock=self.clock,
             external_url=config.api.external_url or "", external_labels=external_labels,
+            escalation_policies=config.escalation_policies, **_damping(config),
         )
         self._remediator = Remediator(
             loaded.remediation_specs, store=self._store, engine=self._engine, clock=self.clock,
             notify_now=self._dispatcher.notify_now, external_labels=external_labels,
+            is_muted=self._dispatcher.is_muted,
         )
         self._rules = RuleManager(
             loaded.rule_groups, engine=self._engine, series=self._series, store=self._store, clock=self.clock,
@@ -394,7 +404,7 @@ class Daemon:
         try:
             # The dispatcher builds its receivers first and raises without changing anything on error,
             # so it goes first; the other swaps cannot fail on a validated config.
-            self._dispatcher.update_config(_alerting_or_blackhole(new))
+            self._dispatcher.update_config(_alerting_or_blackhole(new), escalation_policies=new.config.escalation_policies)
         except Exception as exc:
             return await self._reload_failed(now, [f"{self.config_path}: alerting: {type(exc).__name__}: {exc}"])
         self._scheduler.update_targets(new.targets)
@@ -433,6 +443,16 @@ class Daemon:
             await self._store.append_event(Event(now, kind, data))
         except Exception as exc:
             log.warning("could not record %s on the timeline: %s", kind, exc)
+
+
+def _damping(config: Any) -> dict[str, Any]:
+    from watchdog.alerting.damping import FlapSettings, StormSettings
+
+    flap, storm = config.damping.flapping, config.damping.storm
+    return {
+        "flapping": FlapSettings(enabled=flap.enabled, max_flips=flap.max_flips, window=flap.window, quiet=flap.quiet),
+        "storm": StormSettings(enabled=storm.enabled, max_new_groups=storm.max_new_groups, window=storm.window),
+    }
 
 
 def _alerting_or_blackhole(loaded: LoadedConfig) -> Any:

@@ -148,6 +148,34 @@ class DaemonConfig(BaseModel):
     resolved_retention: Duration = 900.0   # resolved alerts stay listed (API) this long
 
 
+class FlappingOptions(BaseModel):
+    """A group that flips firing/resolved more than `max_flips` times within `window`
+    is marked flapping; its notices collapse into one summary until `quiet` passes."""
+
+    model_config = _STRICT
+    enabled: bool = True
+    max_flips: int = Field(4, ge=1)
+    window: Duration = 600.0
+    quiet: Duration = 900.0
+
+
+class StormOptions(BaseModel):
+    """More than `max_new_groups` new groups within `window`: one storm summary per receiver."""
+
+    model_config = _STRICT
+    enabled: bool = True
+    max_new_groups: int = Field(20, ge=1)
+    window: Duration = 60.0
+
+
+class DampingConfig(BaseModel):
+    """Our extension: notification damping (flapping and alert storms), on by default."""
+
+    model_config = _STRICT
+    flapping: FlappingOptions = Field(default_factory=FlappingOptions)
+    storm: StormOptions = Field(default_factory=StormOptions)
+
+
 class DatasourceConfig(BaseModel):
     model_config = _STRICT
     name: str = Field(min_length=1)
@@ -243,6 +271,7 @@ class Config(BaseModel):
     alerting_file: str | None = None
     escalation_policies: list[EscalationPolicy] = []
     delivery: dict[str, DeliveryOptions] = {}
+    damping: DampingConfig = Field(default_factory=DampingConfig)
 
     def datasource(self, name: str) -> DatasourceConfig | None:
         return next((d for d in self.datasources if d.name == name), None)

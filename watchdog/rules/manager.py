@@ -20,11 +20,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from watchdog.clock import Clock
-from watchdog.model import Alert, AlertState, Event, Labels
+from watchdog.model import Alert, AlertState, Event, Labels, Sample
 from watchdog.promql import template
+from watchdog.promql.errors import PromQLError
 from watchdog.rules import metrics
 from watchdog.rules.lifecycle import RESOLVED_RETENTION, AlertInstance, Render, StepResult, Transition, step
 from watchdog.rules.model import AlertingRule, RecordingRule, Rule, RuleGroup
+from watchdog.rules.remote import RemoteQueryError
 from watchdog.state.base import AlertRecord, Store
 
 log = logging.getLogger(__name__)
@@ -89,6 +91,7 @@ class RuleManager:
         external_url: str = "",
         outage_tolerance: float = DEFAULT_OUTAGE_TOLERANCE,
         for_grace_period: float = DEFAULT_FOR_GRACE_PERIOD,
+        datasources: Mapping[str, Any] | None = None,
     ) -> None:
         self.engine = engine
         self.series = series
@@ -112,12 +115,19 @@ class RuleManager:
         self._undeleted: set[tuple[str, str]] = set()
         self._unsent_events: list[Event] = []
         self._wake = asyncio.Event()
+        # rule file path (RuleGroup.file) -> remote datasource (async `vector(expr, t)`, `name`)
+        self._datasources: dict[str, Any] = dict(datasources or {})
         self.update_groups(groups)
 
     # -- configuration ------------------------------------------------------------
 
-    def update_groups(self, groups: Sequence[RuleGroup]) -> None:
-        """Swap in new groups (reload); alert state carries over by rule identity."""
+    def update_groups(self, groups: Sequence[RuleGroup], datasources: Mapping[str, Any] | None = None) -> None:
+        """Swap in new groups (reload); alert state carries over by rule identity.
+
+        `datasources` (rule file -> remote datasource) replaces the current binding when given.
+        """
+        if datasources is not None:
+            self._datasources = dict(datasources)
         old_rules = {rs.rule.identity: rs for gs in self._groups for rs in gs.rules}
         old_groups = {gs.group.key: gs for gs in self._groups}
         new: list[_GroupState] = []
@@ -302,9 +312,11 @@ class RuleManager:
             rule_started = self.clock.monotonic()
             try:
                 if isinstance(rs.rule, RecordingRule):
-                    error = self._evaluate_recording(rs.rule, gs.group, t)
+                    error = await self._evaluate_recording(rs.rule, gs.group, t)
                 else:
-                    error = self._evaluate_alerting(rs, gs.group, t)
+                    error = await self._evaluate_alerting(rs, gs.group, t)
+            except (PromQLError, RemoteQueryError) as e:   # the query's own failure: its message, as Prometheus shows it
+                error = str(e)
             except Exception as e:  # an engine bug is this rule's failure, not the daemon's
                 log.debug("rule %s failed", rs.rule.identity, exc_info=True)
                 error = f"{type(e).__name__}: {e}"
@@ -330,11 +342,18 @@ class RuleManager:
         metrics.GROUP_LAST_EVALUATION.labels(gs.metric_label).set(t)
         metrics.GROUP_RULES.labels(gs.metric_label).set(len(gs.rules))
 
-    def _evaluate_recording(self, rule: RecordingRule, group: RuleGroup, t: float) -> str:
+    async def _query(self, group: RuleGroup, expr: str, t: float) -> list[Sample]:
+        """The group's datasource answers if it has one, else the local engine."""
+        remote = self._datasources.get(group.file)
+        if remote is None:
+            return self.engine.vector(expr, t)
+        return await remote.vector(expr, t)
+
+    async def _evaluate_recording(self, rule: RecordingRule, group: RuleGroup, t: float) -> str:
         eval_t = t - group.query_offset
         source = f"rule:{rule.identity}"
         try:
-            samples = self.engine.vector(rule.expr, eval_t)
+            samples = await self._query(group, rule.expr, eval_t)
             out: dict[Labels, float] = {}
             for s in samples:
                 labels = s.labels.merged({"__name__": rule.record, **rule.labels})
@@ -349,12 +368,12 @@ class RuleManager:
         self.series.append_batch(source, list(out.items()), eval_t)
         return ""
 
-    def _evaluate_alerting(self, rs: _RuleState, group: RuleGroup, t: float) -> str:
+    async def _evaluate_alerting(self, rs: _RuleState, group: RuleGroup, t: float) -> str:
         rule = rs.rule
         assert isinstance(rule, AlertingRule)
         eval_t = t - group.query_offset
-        samples = self.engine.vector(rule.expr, eval_t)   # a query error keeps the state as it is
-        res = step(rs.alerts, samples, rule, t, self._renderer(rule, eval_t), limit=group.limit)
+        samples = await self._query(group, rule.expr, eval_t)   # a query error keeps the state as it is
+        res = step(rs.alerts, samples, rule, t, self._renderer(rule, group, eval_t), limit=group.limit)
         if res.template_errors:
             metrics.TEMPLATE_ERRORS.inc(len(res.template_errors))
         self._apply(rule, rs, res, t)
@@ -365,8 +384,12 @@ class RuleManager:
             return _TEMPLATE_PREFIX + res.template_errors[0]
         return ""
 
-    def _renderer(self, rule: AlertingRule, eval_t: float) -> Render:
+    def _renderer(self, rule: AlertingRule, group: RuleGroup, eval_t: float) -> Render:
+        remote = self._datasources.get(group.file)
+
         def query(expr: str) -> list:
+            if remote is not None:   # templates render synchronously; a remote query would block the loop
+                raise RemoteQueryError(f"`query` in templates is not supported for rules on datasource {remote.name}")
             return self.engine.vector(expr, eval_t)
 
         def render(text: str, labels: Mapping[str, str], value: float) -> str:

@@ -27,9 +27,8 @@ _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
 def _dispatcher(request: web.Request) -> Any:
-    ctx = request.app[CTX]
-    # The composition root exposes `dispatcher`; `_dispatcher` is read until it does (a reload swaps neither).
-    return getattr(ctx, "dispatcher", None) or getattr(ctx, "_dispatcher", None)
+    # None while the daemon is still starting (the handlers answer 503 then)
+    return getattr(request.app[CTX], "dispatcher", None)
 
 
 def _unavailable() -> web.Response:
@@ -227,7 +226,7 @@ async def post_alerts_v2(request: web.Request, d: Any) -> web.Response:
     now = ctx.clock.now()
     alerts = alerts_from_v2(await _json_body(request), now)
     await d.on_alerts(alerts, now)
-    remediator = getattr(ctx, "remediator", None) or getattr(ctx, "_remediator", None)
+    remediator = getattr(ctx, "remediator", None)
     if remediator is not None:
         await remediator.on_alerts(alerts, now)
     return success({"received": len(alerts)})

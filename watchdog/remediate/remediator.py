@@ -6,6 +6,14 @@ starts, and runs it as a background task (a slow action never delays the
 rule loop). The task records each step on the run and the timeline, verifies
 the fix against samples newer than the action's end, and on any failure
 sends one notice at once with the output tail attached.
+
+Issue-7 gates: an acknowledged group is never remediated automatically; a
+silenced or inhibited alert only with `when_silenced: run` (both asked of the
+dispatcher); `requires_change` needs a matching recent change (else a human
+is told); `require_approval` parks the run as `awaiting_approval` until
+`approve()` or its expiry; a failure that opens the circuit breaker says so
+in its notice. A verified fix's note ("remediated by X after N s") is handed
+back to the dispatcher as the resolved alert's `remediation` annotation.
 """
 
 from __future__ import annotations
@@ -17,10 +25,12 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 
 from watchdog.clock import Clock
+from watchdog.durations import format_duration
 from watchdog.model import Alert, AlertState, Event, Labels
 from watchdog.remediate import metrics
 from watchdog.remediate.base import ActionContext, ActionRefused, ActionResult, ActionRunner
-from watchdog.remediate.guardrails import Allow, Deny, decide
+from watchdog.remediate.changes import change_json, find_change, no_change_reason
+from watchdog.remediate.guardrails import Allow, Deny, breaker_state, decide
 from watchdog.remediate.runners import default_runners
 from watchdog.remediate.spec import RemediationSpec
 from watchdog.remediate.verify import VectorEngine, verify_after
@@ -33,11 +43,48 @@ KILL_SWITCH_KEY = "remediation.kill_switch"
 EVENT_OUTPUT_CHARS = 4096          # output tail copied into events and the alert annotation
 HISTORY_LIMIT = 500                # newest runs of a spec the guardrails look at
 DENIAL_MEMORY_SECONDS = 600        # forget a denial not seen again for this long
-ESCALATING_DENIALS = {"max_attempts", "breaker_open"}   # a human must take over: notify once
+ESCALATING_DENIALS = {"max_attempts", "breaker_open", "no_change"}   # a human must take over: notify once
+NOTE_MEMORY = 10_000               # verified notes kept for resolved notices (oldest dropped first)
+NOTE_ANNOTATION = "remediation"    # the resolved alert's annotation carrying "remediated by X after N s"
 
 
 class UnknownRemediation(LookupError):
     pass
+
+
+class ApprovalError(ValueError):
+    """The run cannot be approved (not awaiting approval, expired, kill switch on)."""
+
+
+@dataclass
+class _Pending:
+    """A run parked until someone approves it (or it expires)."""
+
+    spec: RemediationSpec
+    alert: Alert
+    run: RemediationRun
+    prepared: Any
+    runner: ActionRunner
+    ctx: ActionContext
+    base: dict[str, Any]
+    expires_at: float
+
+
+def _controls_of(notify_now: Any) -> Any:
+    """The dispatcher behind a bound `notify_now`, if it answers the silence/ack questions."""
+    owner = getattr(notify_now, "__self__", None)
+    return owner if owner is not None and hasattr(owner, "is_acknowledged") else None
+
+
+def _ask(controls: Any, question: str, labels: Any) -> bool:
+    method = getattr(controls, question, None)
+    if method is None:
+        return False
+    try:
+        return bool(method(labels))
+    except Exception:  # a failing question must not stop remediation for every alert
+        log.exception("dispatcher.%s failed", question)
+        return False
 
 
 @dataclass
@@ -54,6 +101,17 @@ def alert_target(labels: Mapping[str, str], fingerprint: str) -> str:
 def _event_base(run: RemediationRun) -> dict[str, Any]:
     return {"labels": dict(run.labels), "remediation": run.spec, "fingerprint": run.alert_fingerprint,
             "trigger": run.trigger, "run_id": run.id}
+
+
+def _what(action: Mapping[str, Any]) -> str:
+    """One line naming what an action does, for notices and dry-run notes."""
+    if action.get("argv") is not None:
+        return str(list(action["argv"]))
+    if action.get("type") == "http":
+        return f"{action.get('method')} {action.get('url')}"
+    if action.get("type") == "docker":
+        return f"docker {action.get('operation')} {action.get('container')}"
+    return str(dict(action))
 
 
 def _tail(text: str, limit: int = EVENT_OUTPUT_CHARS) -> str:
@@ -73,6 +131,7 @@ class Remediator:
         runners: Mapping[str, ActionRunner] | None = None,
         is_muted: Callable[[Alert], bool] | None = None,
         max_in_flight_total: int | None = None,
+        controls: Any = None,
     ) -> None:
         self._specs = list(specs)
         self._store = store
@@ -82,6 +141,10 @@ class Remediator:
         self._external_labels = dict(external_labels or {})
         self._runners = dict(runners) if runners is not None else default_runners()
         self._is_muted = is_muted
+        # silences, inhibition and acks: the dispatcher (given, or the owner of a bound notify_now)
+        self._controls = controls if controls is not None else _controls_of(notify_now)
+        self._pending: dict[int, _Pending] = {}
+        self._annotated: dict[str, float | None] = {}   # fingerprint -> resolved_at whose notice got the note
         self._max_in_flight_total = max_in_flight_total
         self._in_flight: dict[int, _InFlight] = {}
         self._denials: dict[tuple[str, str], tuple[str, float]] = {}
@@ -117,6 +180,9 @@ class Remediator:
     def in_flight(self) -> list[RemediationRun]:
         return [f.run for f in self._in_flight.values()]
 
+    def awaiting_approval(self) -> list[RemediationRun]:
+        return [p.run for p in self._pending.values()]
+
     def note_for(self, fingerprint: str) -> str | None:
         """The last "remediated by X after N s" note for an alert (for its resolved notice)."""
         return self._notes.get(fingerprint)
@@ -124,8 +190,13 @@ class Remediator:
     # -- entry points -------------------------------------------------------------
     async def on_alerts(self, alerts: Sequence[Alert], t: float) -> None:
         """Called after every rule round; never blocks on an action and never raises for one alert."""
+        # first, before anything can yield: the dispatcher flushes after this round
+        await self._annotate_resolved(alerts, t)
         candidates = [(a, s) for a in alerts if a.state is AlertState.FIRING for s in [self.match(a.labels)] if s is not None]
         self._forget_old_denials(t)
+        if self._pending:
+            async with self._deciding:
+                await self._settle_pending(alerts, t)
         if not candidates:
             return
         async with self._deciding:
@@ -151,6 +222,30 @@ class Remediator:
         if wait and run.id in self._in_flight:
             await asyncio.shield(self._in_flight[run.id].task)
         return run
+
+    async def approve(self, run_id: int, by: str) -> RemediationRun:
+        """Start a run that awaits approval; raises UnknownRemediation / ApprovalError."""
+        async with self._deciding:
+            pending = self._pending.get(run_id)
+            if pending is None:
+                run = await self._store.get_run(run_id)
+                if run is None:
+                    raise UnknownRemediation(f"no remediation run {run_id}")
+                raise ApprovalError(f"run {run_id} is not awaiting approval (status {run.status})")
+            now = self._clock.now()
+            if now >= pending.expires_at:
+                await self._expire(pending, now)
+                raise ApprovalError(f"run {run_id}: the approval window has passed")
+            if await self.kill_switch():
+                raise ApprovalError("the global remediation kill switch is on")
+            del self._pending[run_id]
+            run = pending.run
+            run.status, run.approved_by, run.started_at = "running", by or "unknown", now
+            run.note = f"approved by {run.approved_by}"
+            await self._store.update_run(run)
+            await self._event("remediation.approved", {**pending.base, "run_id": run.id, "by": run.approved_by}, now)
+            await self._start(pending.spec, pending.alert, run, pending.prepared, pending.runner, pending.ctx, pending.base, now)
+            return run
 
     async def drain(self, timeout: float) -> None:
         """Shutdown: let runs in flight finish for up to `timeout`, then kill them (marked interrupted)."""
@@ -179,15 +274,25 @@ class Remediator:
         target = alert_target(labels, fingerprint)
         if spec.name not in histories:
             histories[spec.name] = await self._store.runs(spec=spec.name, limit=HISTORY_LIMIT)
-        decision: Allow | Deny
-        if trigger == "alert" and spec.when_silenced == "skip" and self._is_muted is not None and self._is_muted(alert):
-            decision = Deny("silenced", "the alert is silenced or inhibited (when_silenced: skip)")
-        else:
+        decision: Allow | Deny | None = self._hold(spec, alert) if trigger == "alert" else None
+        if decision is None and any(p.spec.name == spec.name and p.alert.fingerprint == fingerprint for p in self._pending.values()):
+            decision = Deny("in_progress", "a run for this alert is awaiting approval")
+        if decision is None:
             decision = decide(
                 spec.guardrails, spec=spec.name, fingerprint=fingerprint, target=target,
                 history=histories[spec.name], in_flight=self.in_flight(), now=t, kill_switch=kill,
                 dry_run=dry_run, max_in_flight_total=self._max_in_flight_total,
             )
+        change: dict[str, Any] | None = None
+        if isinstance(decision, Allow) and spec.requires_change is not None:
+            started = alert.active_at if trigger == "alert" else t
+            rule = spec.requires_change
+            found = find_change(await self._store.changes(since=started - rule.within, until=started, limit=200),
+                                labels, rule, started)
+            if found is None:
+                decision = Deny("no_change", no_change_reason(labels, rule))
+            else:
+                change = change_json(found)
         run = RemediationRun(spec=spec.name, alert_fingerprint=fingerprint, labels=labels, status="running",
                              created_at=t, target=target, trigger=trigger, action={"type": spec.action.type})
         base = {"labels": labels, "remediation": spec.name, "fingerprint": fingerprint, "trigger": trigger}
@@ -201,7 +306,7 @@ class Remediator:
         self._denials.pop((spec.name, fingerprint), None)
 
         ctx = ActionContext(remediation=spec.name, labels=labels, annotations=dict(alert.annotations), value=alert.value,
-                            base_dir=spec.base_dir, external_labels=self._external_labels)
+                            base_dir=spec.base_dir, external_labels=self._external_labels, change=change)
         runner = self._runners.get(spec.action.type)
         try:
             if runner is None:
@@ -214,25 +319,117 @@ class Remediator:
             await self._notify(alert, f"remediation {spec.name} refused to run: {e}", "")
             return run
         run.action = prepared.describe()
+        if change is not None:
+            run.action = {**run.action, "change": {k: change[k] for k in ("id", "service", "version", "previous_version")}}
 
         if decision.dry_run:
-            argv = run.action.get("argv")
-            note = f"dry run: would run {argv if argv is not None else run.action}"
+            note = f"dry run: would have run {_what(run.action)}"
             metrics.RUNS.labels(spec.name, "dry_run").inc()
             run = await self._record_final(run, "dry_run", t, note, "remediation.dry_run", {**base, **run.action, "note": note})
-            await self._notify(alert, f"remediation {spec.name} (dry run) would have run", "")
+            await self._notify(alert, f"remediation {spec.name} (dry run) {note[len('dry run: '):]}", "")
             return run
 
         if decision.half_open:
             run.note = "circuit breaker half-open: trial run"
+        if spec.require_approval and trigger == "alert":
+            return await self._park(spec, alert, run, prepared, runner, ctx, base, t)
         run.started_at = t
         await self._store.add_run(run)   # recorded before it starts: a crash leaves it to be marked interrupted
+        await self._start(spec, alert, run, prepared, runner, ctx, base, t)
+        return run
+
+    async def _start(self, spec: RemediationSpec, alert: Alert, run: RemediationRun, prepared: Any, runner: ActionRunner,
+                     ctx: ActionContext, base: dict[str, Any], t: float) -> None:
         assert run.id is not None
         await self._event("remediation.started", {**base, "run_id": run.id, **run.action}, t)
         task = asyncio.create_task(self._execute(spec, alert, run, prepared, runner, ctx, base), name=f"remediation-{run.id}")
         self._in_flight[run.id] = _InFlight(run, task)
         metrics.IN_FLIGHT.inc()
+
+    # -- gates ----------------------------------------------------------------------
+    def _hold(self, spec: RemediationSpec, alert: Alert) -> Deny | None:
+        """An acknowledged group is a human's; a silenced/inhibited alert only runs with when_silenced: run."""
+        controls = self._controls
+        if controls is not None and _ask(controls, "is_acknowledged", alert.labels):
+            return Deny("acknowledged", "the alert's group is acknowledged: a human is on it")
+        if spec.when_silenced == "run":
+            return None
+        muted = self._is_muted is not None and self._is_muted(alert)
+        if muted or (controls is not None and (_ask(controls, "is_silenced", alert.labels) or _ask(controls, "is_inhibited", alert.labels))):
+            return Deny("silenced", "the alert is silenced or inhibited (when_silenced: skip)")
+        return None
+
+    async def _park(self, spec: RemediationSpec, alert: Alert, run: RemediationRun, prepared: Any, runner: ActionRunner,
+                    ctx: ActionContext, base: dict[str, Any], t: float) -> RemediationRun:
+        expires_at = t + spec.approval_timeout
+        run.status = "awaiting_approval"
+        run.note = f"awaiting approval (expires in {format_duration(spec.approval_timeout)})"
+        await self._store.add_run(run)
+        assert run.id is not None
+        self._pending[run.id] = _Pending(spec, alert, run, prepared, runner, ctx, base, expires_at)
+        await self._event("remediation.awaiting_approval", {**base, "run_id": run.id, **run.action, "expires_at": expires_at}, t)
+        await self._notify(alert, f"remediation {spec.name} awaits approval: watchdog approve {run.id} "
+                                  f"(would run {_what(run.action)}; expires in {format_duration(spec.approval_timeout)})", "")
         return run
+
+    async def _settle_pending(self, alerts: Sequence[Alert], t: float) -> None:
+        """Expire runs nobody approved in time; drop those whose alert resolved meanwhile."""
+        resolved = {a.fingerprint for a in alerts if a.state is AlertState.RESOLVED}
+        for pending in list(self._pending.values()):
+            if t >= pending.expires_at:
+                await self._expire(pending, t)
+            elif pending.alert.fingerprint in resolved:
+                self._pending.pop(pending.run.id or -1, None)
+                await self._record_end(pending.run, "skipped", t, "alert resolved before approval",
+                                       "remediation.approval_cancelled", pending.base)
+
+    async def _expire(self, pending: _Pending, t: float) -> None:
+        self._pending.pop(pending.run.id or -1, None)
+        note = f"approval expired: not approved within {format_duration(pending.spec.approval_timeout)}"
+        await self._record_end(pending.run, "skipped", t, note, "remediation.approval_expired", pending.base)
+        await self._notify(pending.alert, f"remediation {pending.spec.name}: {note}; a human decides", "")
+
+    async def _record_end(self, run: RemediationRun, status: str, t: float, note: str, kind: str, base: dict[str, Any]) -> None:
+        run.status, run.note, run.ended_at = status, note, t
+        await self._safe_update(run)
+        await self._event(kind, {**base, "run_id": run.id, "note": note}, t)
+
+    async def _annotate_resolved(self, alerts: Sequence[Alert], t: float) -> None:
+        """Give the dispatcher the resolved alert again, carrying the verified note, before its resolved notice goes out."""
+        feed = getattr(self._controls, "on_alerts", None)
+        if feed is None or not self._notes:
+            return
+        noted = []
+        for alert in alerts:
+            note = self._notes.get(alert.fingerprint)
+            if alert.state is not AlertState.RESOLVED or note is None or self._annotated.get(alert.fingerprint) == alert.resolved_at:
+                continue
+            self._annotated[alert.fingerprint] = alert.resolved_at
+            noted.append(dataclasses.replace(alert, annotations={**dict(alert.annotations), NOTE_ANNOTATION: note}))
+        if noted:
+            try:
+                await feed(noted, t)
+            except Exception:
+                log.exception("could not hand the remediation note to the dispatcher")
+
+    async def _breaker_note(self, spec: RemediationSpec) -> str:
+        """After a failure: if that opened the circuit breaker, say so on the timeline and in the notice."""
+        if spec.guardrails.breaker is None:
+            return ""
+        try:
+            history = await self._store.runs(spec=spec.name, limit=HISTORY_LIMIT)
+        except Exception:
+            return ""
+        now = self._clock.now()
+        state, _ = breaker_state(spec.guardrails, history, now)
+        if state != "open":
+            return ""
+        breaker = spec.guardrails.breaker
+        note = (f"circuit breaker opened after {breaker.failures} failed runs in a row: "
+                f"no runs of {spec.name} for {format_duration(breaker.reset_after)}")
+        await self._event("remediation.breaker_opened", {"remediation": spec.name, "note": note,
+                                                         "failures": breaker.failures, "reset_after": breaker.reset_after}, now)
+        return "; " + note
 
     async def _on_denied(self, spec: RemediationSpec, alert: Alert, decision: Deny, t: float, base: dict[str, Any]) -> None:
         """Record a denial once per change of reason (not on every rule round); escalate when the budget is spent."""
@@ -270,7 +467,7 @@ class Remediator:
             await self._safe_update(run)
             metrics.RUNS.labels(spec.name, "failed").inc()
             await self._event("remediation.failed", {**base, "reason": run.note})
-            await self._notify(alert, f"remediation {spec.name} failed: {run.note}", "")
+            await self._notify(alert, f"remediation {spec.name} failed: {run.note}" + await self._breaker_note(spec), "")
         finally:
             self._in_flight.pop(run.id, None)
             metrics.IN_FLIGHT.dec()
@@ -287,7 +484,7 @@ class Remediator:
             metrics.RUNS.labels(spec.name, "failed").inc()
             await self._event("remediation.failed", {**base, "exit_code": result.exit_code, "timed_out": result.timed_out,
                                                      "reason": result.reason, "output_tail": output}, result.ended_at)
-            await self._notify(alert, f"remediation {spec.name} failed: {result.reason}", output)
+            await self._notify(alert, f"remediation {spec.name} failed: {result.reason}" + await self._breaker_note(spec), output)
             return
         run.status = "succeeded"
         await self._store.update_run(run)
@@ -302,6 +499,8 @@ class Remediator:
             run.status = "verified"
             run.note = f"remediated by {spec.name} after {outcome.after:.0f}s"
             self._notes[alert.fingerprint] = run.note
+            while len(self._notes) > NOTE_MEMORY:
+                self._notes.pop(next(iter(self._notes)))
             await self._store.update_run(run)
             metrics.RUNS.labels(spec.name, "verified").inc()
             await self._event("remediation.verified", {**base, "note": run.note, "expr": spec.verify.expr,
@@ -313,7 +512,7 @@ class Remediator:
         metrics.RUNS.labels(spec.name, "verification_failed").inc()
         await self._event("remediation.verification_failed", {**base, "expr": spec.verify.expr, "within": spec.verify.within,
                                                               "reason": run.note, "output_tail": output}, outcome.at)
-        await self._notify(alert, f"remediation {spec.name}: {run.note}", output)
+        await self._notify(alert, f"remediation {spec.name}: {run.note}" + await self._breaker_note(spec), output)
 
     async def _interrupted(self, run: RemediationRun, base: dict[str, Any]) -> None:
         previous = run.status

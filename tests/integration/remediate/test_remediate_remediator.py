@@ -137,6 +137,8 @@ async def test_verification_failure_notifies_once_with_the_output_tail(tmp_path,
     await fake_clock.run_for(31)
     run = await status_is(store, run.id, "verification_failed")
     assert run.verify["result"] == "failed" and run.verify["evaluations"] >= 30
+    await until(lambda: _true(len(notices.calls) >= 1))
+    await asyncio.sleep(0.05)
     assert len(notices.calls) == 1
     (noticed,), reason = notices.calls[0]
     assert "not verified within 30s" in reason
@@ -215,7 +217,7 @@ async def test_kill_switch_and_dry_run(tmp_path, fake_clock, env):
     await r.set_kill_switch(False)
     await r.on_alerts([alert()], fake_clock.now())
     (run,) = await store.runs()
-    assert run.status == "dry_run" and "would run ['scripts/fix.sh', '--target=demo']" in run.note
+    assert run.status == "dry_run" and "would have run ['scripts/fix.sh', '--target=demo']" in run.note
     assert r.in_flight() == [] and not (tmp_path / "args.txt").exists()
     assert len(notices.calls) == 1
     ev = [e for e in await store.events()]

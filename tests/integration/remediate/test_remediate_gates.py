@@ -1,0 +1,241 @@
+"""Issue-7 gates with the real Dispatcher: acks and silences, approvals, requires_change, the breaker's
+page, and the verified note on the resolved notice. Real subprocesses, SQLite, FakeClock."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import stat
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from watchdog.alerting.config import AlertingConfig
+from watchdog.alerting.dispatcher import Dispatcher
+from watchdog.model import Alert, AlertState, Labels
+from watchdog.promql import Engine
+from watchdog.remediate.changes import record_change
+from watchdog.remediate.remediator import ApprovalError, Remediator
+from watchdog.remediate.spec import load_remediation_files
+from watchdog.state.base import ChangeRecord
+from watchdog.state.sqlite import SqliteStore
+from watchdog.tsdb import SeriesStore
+
+ARGS_SCRIPT = 'printf "%s\\n" "$@" > "args-$WATCHDOG_RUN_ID.txt"; echo ran "$@"\n'
+
+
+def make_specs(tmp_path: Path, extra: str = "", script: str = ARGS_SCRIPT, argv: str = '[scripts/fix.sh, "--target={{ $labels.target }}"]'):
+    sdir = tmp_path / "scripts"
+    sdir.mkdir(exist_ok=True)
+    fix = sdir / "fix.sh"
+    fix.write_text("#!/bin/sh\n" + script)
+    fix.chmod(fix.stat().st_mode | stat.S_IXUSR)
+    path = tmp_path / "r.yml"
+    path.write_text(textwrap.dedent(f"""
+        remediations:
+          - name: fix
+            match: ['alertname="Down"']
+            action: {{type: command, argv: {argv}, timeout: 5s}}
+            guardrails: {{cooldown: 0s, max_attempts: 10, window: 1h, max_concurrent: 5, breaker: {{failures: 2, reset_after: 10m}}}}
+        """).lstrip() + textwrap.indent(textwrap.dedent(extra), "    "))
+    specs, errors = load_remediation_files([str(path)])
+    assert [str(e) for e in errors] == []
+    return specs
+
+
+def alerting():
+    return AlertingConfig.model_validate({
+        "route": {"receiver": "oncall", "group_by": ["alertname"], "group_wait": "0s", "group_interval": "1m", "repeat_interval": "1h"},
+        "receivers": [{"name": "oncall", "log_configs": [{}]}],
+        "inhibit_rules": [{"source_matchers": ['alertname="Outage"'], "target_matchers": ['alertname="Down"']}],
+    })
+
+
+@pytest.fixture
+async def env(tmp_path, fake_clock):
+    store = SqliteStore(str(tmp_path / "wd.db"), clock=fake_clock)
+    await store.open()
+    dispatcher = Dispatcher(alerting(), store=store, clock=fake_clock)
+    yield store, dispatcher
+    await dispatcher.close()
+    await store.close()
+
+
+def remediator(specs, store, dispatcher, clock, series=None):
+    return Remediator(specs, store=store, engine=Engine(series or SeriesStore()), clock=clock, notify_now=dispatcher.notify_now)
+
+
+def down(clock, target="demo", service="demo", active_at=None, **kw) -> Alert:
+    t = clock.now() if active_at is None else active_at
+    return Alert(labels=Labels.of(alertname="Down", target=target, service=service), annotations={}, state=AlertState.FIRING,
+                 active_at=t, fired_at=t, **kw)
+
+
+async def settled(store, run_id, *statuses, timeout=10.0):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        run = await store.get_run(run_id)
+        if run is not None and run.status in statuses:
+            return run
+        assert loop.time() < deadline, f"run {run_id} is {run.status if run else None}"
+        await asyncio.sleep(0.02)
+
+
+async def events(store, kind):
+    return [e.data for e in await store.events(kinds=[kind])]
+
+
+async def sent(store, d):
+    await d.process_due()      # deliver what notify_now queued (the outbox sends in the background)
+    return [e.data for e in await store.events(kinds=["notification.sent"])]
+
+
+async def test_an_acknowledged_group_is_not_remediated(tmp_path, fake_clock, env):
+    store, d = env
+    r = remediator(make_specs(tmp_path), store, d, fake_clock)
+    a = down(fake_clock)
+    await d.on_alerts([a], fake_clock.now())
+    (key,) = d.group_keys_for(a.labels)
+    assert await d.acknowledge(key, "alice", "looking") is not None
+    await r.on_alerts([a], fake_clock.now())
+    assert await store.runs() == []
+    (skipped,) = await events(store, "remediation.skipped")
+    assert skipped["code"] == "acknowledged"
+    await d.unacknowledge(key, by="alice")
+    await r.on_alerts([a], fake_clock.now())
+    (run,) = await store.runs()
+    await settled(store, run.id, "succeeded")
+
+
+@pytest.mark.parametrize("when_silenced,expect_run", [("skip", False), ("run", True)])
+async def test_silenced_or_inhibited_alerts_follow_when_silenced(tmp_path, fake_clock, env, when_silenced, expect_run):
+    store, d = env
+    r = remediator(make_specs(tmp_path, f"when_silenced: {when_silenced}\n"), store, d, fake_clock)
+    now = fake_clock.now()
+    await d.add_silence(['target="demo"'], now, now + 3600, "bob", "maintenance")
+    await r.on_alerts([down(fake_clock)], now)
+    # inhibition: an Outage alert mutes Down alerts
+    outage = Alert(labels=Labels.of(alertname="Outage"), annotations={}, state=AlertState.FIRING, active_at=now, fired_at=now)
+    await d.on_alerts([outage], now)
+    await r.on_alerts([down(fake_clock, target="other")], now)
+    runs = await store.runs()
+    assert len(runs) == (2 if expect_run else 0)
+    for run in runs:
+        await settled(store, run.id, "succeeded")
+    if not expect_run:
+        assert [e["code"] for e in await events(store, "remediation.skipped")] == ["silenced", "silenced"]
+
+
+async def test_approval_gate_waits_then_runs_with_who_approved(tmp_path, fake_clock, env):
+    store, d = env
+    r = remediator(make_specs(tmp_path, "require_approval: true\napproval_timeout: 10m\n"), store, d, fake_clock)
+    await r.on_alerts([down(fake_clock)], fake_clock.now())
+    (run,) = await store.runs()
+    assert run.status == "awaiting_approval" and r.in_flight() == [] and [p.id for p in r.awaiting_approval()] == [run.id]
+    assert len(await sent(store, d)) == 1 and (await events(store, "remediation.awaiting_approval"))[0]["run_id"] == run.id
+    # more rule rounds do not park a second run
+    fake_clock.advance(60)
+    await r.on_alerts([down(fake_clock)], fake_clock.now())
+    assert len(await store.runs()) == 1
+    approved = await r.approve(run.id, "carol")
+    assert approved.approved_by == "carol"
+    done = await settled(store, run.id, "succeeded")
+    assert done.approved_by == "carol" and (tmp_path / f"args-{run.id}.txt").read_text() == "--target=demo\n"
+    (ev,) = await events(store, "remediation.approved")
+    assert ev["by"] == "carol"
+    with pytest.raises(ApprovalError, match="not awaiting approval"):
+        await r.approve(run.id, "carol")
+
+
+async def test_an_unapproved_run_expires_and_a_human_is_told(tmp_path, fake_clock, env):
+    store, d = env
+    r = remediator(make_specs(tmp_path, "require_approval: true\napproval_timeout: 5m\n"), store, d, fake_clock)
+    await r.on_alerts([down(fake_clock)], fake_clock.now())
+    (run,) = await store.runs()
+    assert len(await sent(store, d)) == 1   # "awaits approval: watchdog approve N"
+    fake_clock.advance(301)
+    await r.on_alerts([], fake_clock.now())
+    expired = await store.get_run(run.id)
+    assert expired.status == "skipped" and "approval expired" in expired.note
+    assert (await events(store, "remediation.approval_expired"))[0]["run_id"] == run.id
+    assert len(await sent(store, d)) == 2   # the "awaits approval" notice and the "expired" one, both sent at once
+    with pytest.raises(ApprovalError):
+        await r.approve(run.id, "late")
+
+
+async def test_requires_change_runs_the_rollback_with_the_change_or_tells_a_human(tmp_path, fake_clock, env):
+    store, d = env
+    specs = make_specs(tmp_path, "requires_change: {within: 30m, same: [service]}\n",
+                       argv='[scripts/fix.sh, "--to={{ $change.previous_version }}", "--service={{ $labels.service }}"]')
+    r = remediator(specs, store, d, fake_clock)
+    t0 = fake_clock.now()
+    # a change to another service, and one too old, do not count
+    await record_change(store, ChangeRecord(service="billing", version="v9", previous_version="v8", time=t0 - 60), fake_clock)
+    await record_change(store, ChangeRecord(service="demo", version="v1", previous_version="v0", time=t0 - 3600), fake_clock)
+    await r.on_alerts([down(fake_clock)], t0)
+    assert await store.runs() == []
+    (skipped,) = await events(store, "remediation.skipped")
+    assert skipped["code"] == "no_change" and "no change to service='demo' within 30m" in skipped["reason"]
+    assert len(await sent(store, d)) == 1    # the alert went to a human at once
+
+    await record_change(store, ChangeRecord(service="demo", version="v2", previous_version="v1", time=t0 - 120,
+                                            link="https://ci/42"), fake_clock)
+    fake_clock.advance(10)
+    await r.on_alerts([down(fake_clock, active_at=t0)], fake_clock.now())
+    (run,) = await store.runs()
+    await settled(store, run.id, "succeeded")
+    assert (tmp_path / f"args-{run.id}.txt").read_text() == "--to=v1\n--service=demo\n"
+    assert run.action["change"]["version"] == "v2"
+    (recorded, *_) = await events(store, "change.recorded")
+    assert recorded["service"] == "billing"
+
+
+async def test_the_breaker_opening_pages_once(tmp_path, fake_clock, env):
+    store, d = env
+    r = remediator(make_specs(tmp_path, script="echo boom; exit 3\n"), store, d, fake_clock)
+    for target in ("a", "b"):
+        await r.on_alerts([down(fake_clock, target=target)], fake_clock.now())
+        (run, *_) = await store.runs()
+        await settled(store, run.id, "failed")
+        fake_clock.advance(1)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while not await events(store, "remediation.breaker_opened"):
+        assert loop.time() < deadline
+        await asyncio.sleep(0.02)
+    (opened,) = await events(store, "remediation.breaker_opened")
+    assert opened["remediation"] == "fix" and "no runs of fix for 10m" in opened["note"]
+    await r.on_alerts([down(fake_clock, target="c")], fake_clock.now())
+    assert len(await store.runs()) == 2
+    assert (await events(store, "remediation.skipped"))[-1]["code"] == "breaker_open"
+
+
+async def test_the_resolved_notice_carries_the_verified_note(tmp_path, fake_clock, env, caplog):
+    store, d = env
+    series = SeriesStore()
+    specs = make_specs(tmp_path, "verify: {expr: 'probe_success{target=\"demo\"} == 1', within: 30s, interval: 1s}\n")
+    r = remediator(specs, store, d, fake_clock, series)
+    a = down(fake_clock)
+    await d.on_alerts([a], fake_clock.now())
+    await r.on_alerts([a], fake_clock.now())
+    assert [n["status"] for n in await sent(store, d)] == ["firing"]
+    (run,) = await store.runs()
+    await settled(store, run.id, "succeeded")
+    fake_clock.advance(2)
+    series.append(Labels.of({"__name__": "probe_success", "target": "demo"}), 1.0, fake_clock.now())
+    await fake_clock.run_for(2)
+    verified = await settled(store, run.id, "verified")
+    assert verified.note.startswith("remediated by fix after ")
+    resolved = dataclasses.replace(a, state=AlertState.RESOLVED, resolved_at=fake_clock.now())
+    await d.on_alerts([resolved], fake_clock.now())
+    await r.on_alerts([resolved], fake_clock.now())
+    (key,) = d.group_keys_for(a.labels)
+    assert d.find_group(key).alerts[a.fingerprint].annotations["remediation"] == verified.note
+    caplog.set_level("INFO", logger="watchdog.notify")
+    fake_clock.advance(120)
+    assert [n["status"] for n in await sent(store, d)] == ["firing", "resolved"]
+    (record,) = [r for r in caplog.records if getattr(r, "notice", {}).get("status") == "resolved"]
+    (alert_json,) = record.notice["alerts"]
+    assert alert_json["annotations"]["remediation"] == verified.note

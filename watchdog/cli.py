@@ -23,6 +23,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "silence": ("watchdog.alerting.cli", "add, list or expire silences on the running daemon"),
     "ack": ("watchdog.alerting.cli", "acknowledge an alert group (stops escalation, pauses remediation)"),
     "unack": ("watchdog.alerting.cli", "remove an alert group's acknowledgement"),
+    "remediate": ("watchdog.remediate.cli", "run a remediation by hand through its guardrails (--label k=v, --dry-run)"),
+    "remediations": ("watchdog.remediate.cli", "list remediation runs and the kill switch"),
+    "approve": ("watchdog.remediate.cli", "approve a remediation run that awaits approval"),
+    "kill-switch": ("watchdog.remediate.cli", "turn the global remediation kill switch on or off"),
+    "change": ("watchdog.remediate.cli", "record a change (deploy) event: change record --service S --version V"),
     "notify": ("watchdog.notify.cli", "notification drills: `notify test RECEIVER` sends a marked test notice"),
 }
 

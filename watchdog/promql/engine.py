@@ -26,6 +26,11 @@ from watchdog.tsdb.store import SeriesStore
 
 DEFAULT_SUBQUERY_STEP = 60.0
 _PARSE_CACHE_SIZE = 4096
+# Steps one query may evaluate in subqueries: `x[100d:1s]` would be 8.6M evaluations and stall
+# the event loop (Prometheus bounds it by its query timeout; we never read the clock, so we count).
+DEFAULT_MAX_SUBQUERY_STEPS = 100_000
+# Go's time.Duration ends at ~292 years: Prometheus rejects longer ranges and offsets at parse time.
+MAX_DURATION_SECONDS = (2**63 - 1) / 1e9
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,8 @@ class Evaluator:
         self.step = 0.0
         self.not_before = not_before
         self.series_touched = 0
+        self.max_subquery_steps = engine.max_subquery_steps
+        self.subquery_steps = 0
 
     # -- helpers -----------------------------------------------------------
 
@@ -176,6 +183,12 @@ class Evaluator:
         series: dict[Labels, tuple[list[float], list[float]]] = {}
         ms_end = round(T * 1000)
         ms = first
+        self.subquery_steps += max(0, (ms_end - first) // ms_step + 1)
+        if self.subquery_steps > self.max_subquery_steps:
+            raise PromQLError(
+                f"subqueries of this query would evaluate more than {self.max_subquery_steps} steps "
+                f"(max_subquery_steps); use a larger step or a shorter range"
+            )
         while ms <= ms_end:
             ts = ms / 1000.0
             v = self.eval(node.expr, ts)
@@ -196,6 +209,17 @@ class Evaluator:
         for labels, (tss, vals) in series.items():
             out.append((labels, np.array(tss, dtype=np.float64), np.array(vals, dtype=np.float64)))
         return out
+
+
+def _check_duration(what: str, seconds: float) -> None:
+    if seconds > MAX_DURATION_SECONDS:
+        raise PromQLError(f"parse error: {what} {_dur(seconds)} is out of range (at most 292y)")
+
+
+def _dur(seconds: float) -> str:
+    from watchdog.durations import format_duration
+
+    return format_duration(seconds)
 
 
 def _ms(x: float) -> float:
@@ -221,6 +245,7 @@ class Engine:
         self.lookback = float(lookback)
         self.max_series_per_query = int(max_series_per_query)
         self.subquery_step = DEFAULT_SUBQUERY_STEP
+        self.max_subquery_steps = DEFAULT_MAX_SUBQUERY_STEPS
         self._cache: OrderedDict[str, Expr] = OrderedDict()
 
     def parse(self, expr: str) -> Expr:
@@ -241,10 +266,41 @@ class Engine:
             raise PromQLError(f"parse error: {exc}") from None
         node = compile_expr(raw)
         functions.check(node)
+        self._check_limits(node)
         self._cache[expr] = node
         if len(self._cache) > _PARSE_CACHE_SIZE:
             self._cache.popitem(last=False)
         return node
+
+    def _check_limits(self, node: Expr) -> None:
+        """Parse-time bounds, so a rule file that would stall evaluation fails `watchdog check` at its line."""
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, MatrixSelector):
+                _check_duration("range", n.range)
+                stack.append(n.selector)
+            elif isinstance(n, VectorSelector):
+                _check_duration("offset", abs(n.offset))
+            elif isinstance(n, Subquery):
+                _check_duration("subquery range", n.range)
+                _check_duration("offset", abs(n.offset))
+                if n.step and n.range / n.step > self.max_subquery_steps:
+                    raise PromQLError(
+                        f"subquery [{_dur(n.range)}:{_dur(n.step)}] would evaluate {int(n.range / n.step)} steps, "
+                        f"more than {self.max_subquery_steps}; use a larger step or a shorter range"
+                    )
+                stack.append(n.expr)
+            elif isinstance(n, Binary):
+                stack.extend((n.lhs, n.rhs))
+            elif isinstance(n, Aggregate):
+                stack.append(n.expr)
+                if n.param is not None:
+                    stack.append(n.param)
+            elif isinstance(n, Call):
+                stack.extend(n.args)
+            elif isinstance(n, Unary):
+                stack.append(n.expr)
 
     def _instant(self, expr: str | Expr, t: float, not_before: float | None):
         node = self.parse(expr)
@@ -295,7 +351,8 @@ class Engine:
         ms_end = round(end * 1000)
         while ms <= ms_end:
             t = ms / 1000.0
-            ev.series_touched = 0  # the per-query series cap applies per step
+            ev.series_touched = 0  # the per-query series and subquery-step caps apply per step
+            ev.subquery_steps = 0
             with np.errstate(all="ignore"):
                 v = ev.eval(node, t)
             if isinstance(v, float):

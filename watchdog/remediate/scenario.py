@@ -214,6 +214,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", help="scenario files")
 
 
+def main_files(files: list[str]) -> int:
+    """`watchdog test scenario FILE...` (the `test` command's dispatch hook)."""
+    if not files or any(f.startswith("-") for f in files):
+        print("usage: watchdog test scenario FILE...", file=sys.stderr)
+        return 2
+    return main(argparse.Namespace(files=list(files)))
+
+
 def main(args: argparse.Namespace) -> int:
     """Exit 0 when every scenario passes, 1 when one fails, 2 when a file is unusable."""
     status = 0

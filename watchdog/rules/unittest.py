@@ -296,6 +296,10 @@ def _rules_parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.mode == "scenario":   # `test scenario FILE...` lives with the remediator
+        from watchdog.remediate.scenario import main_files
+
+        return main_files(args.rest)
     if args.mode not in MODES:
         print(f"watchdog test: unknown mode {args.mode!r}; known: {', '.join(MODES)}", file=sys.stderr)
         return 2

@@ -32,3 +32,11 @@ def test_main_exit_codes(tmp_path, capsys):
     assert scenario.main(argparse.Namespace(files=[str(SCENARIOS[0])])) == 0
     assert scenario.main(argparse.Namespace(files=[str(tmp_path / "missing.yml")])) == 2
     assert "cannot run" in capsys.readouterr().err
+
+
+def test_watchdog_test_scenario_command(capsys):
+    from watchdog import cli
+
+    assert cli.main(["test", "scenario", *map(str, SCENARIOS)]) == 0
+    assert capsys.readouterr().out.count("SUCCESS") == len(SCENARIOS)
+    assert cli.main(["test", "scenario"]) == 2

@@ -63,7 +63,8 @@ async def test_a_failing_migration_rolls_back_entirely(tmp_path, fake_clock, mon
     path = str(tmp_path / "w.db")
     async with SqliteStore(path, clock=fake_clock):
         pass
-    broken = Migration(2, "add a table then fail", ("CREATE TABLE half_done (x TEXT)", "THIS IS NOT SQL"))
+    nxt = SCHEMA_VERSION + 1
+    broken = Migration(nxt, "add a table then fail", ("CREATE TABLE half_done (x TEXT)", "THIS IS NOT SQL"))
     monkeypatch.setattr(sqlite_backend, "MIGRATIONS", (*MIGRATIONS, broken))
     with pytest.raises(StoreError, match="migrate failed"):
         await SqliteStore(path, clock=fake_clock).open()
@@ -73,19 +74,20 @@ async def test_a_failing_migration_rolls_back_entirely(tmp_path, fake_clock, mon
     finally:
         conn.close()
     assert "half_done" not in tables
-    assert [v for v, _ in _version_rows(path)] == [1]
+    assert [v for v, _ in _version_rows(path)] == [m.version for m in MIGRATIONS]
 
 
 async def test_a_later_migration_applies_on_reopen(tmp_path, fake_clock, monkeypatch):
     path = str(tmp_path / "w.db")
     async with SqliteStore(path, clock=fake_clock) as s:
         await s.kv_set("kept", "yes")
-    extra = Migration(2, "add an index", ("CREATE INDEX kv_updated ON kv (updated_at)",))
+    nxt = SCHEMA_VERSION + 1
+    extra = Migration(nxt, "add an index", ("CREATE INDEX kv_updated ON kv (updated_at)",))
     monkeypatch.setattr(sqlite_backend, "MIGRATIONS", (*MIGRATIONS, extra))
     async with SqliteStore(path, clock=fake_clock) as s:
-        assert s.schema_version == 2
+        assert s.schema_version == nxt
         assert await s.kv_get("kept") == "yes"
-    assert _version_rows(path) == [(1, MIGRATIONS[0].description), (2, "add an index")]
+    assert _version_rows(path) == [(m.version, m.description) for m in MIGRATIONS] + [(nxt, "add an index")]
 
 
 @pytest.mark.parametrize("content", [b"this is not a database\n" * 50, b"\x00\x01\x02" * 400, b"SQLite format 3\x00" + b"\xff" * 4000])

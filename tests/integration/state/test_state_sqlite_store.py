@@ -12,6 +12,7 @@ import pytest
 
 from watchdog.model import Event
 from watchdog.state.base import AlertRecord, NotificationRecord, OutboxItem, RemediationRun, StoreError
+from watchdog.state.migrations.sqlite import SCHEMA_VERSION
 from watchdog.state.sqlite import INTERRUPTED_NOTE, SqliteStore
 
 T0 = 1_700_000_000.0
@@ -41,7 +42,7 @@ def make_run(**kw) -> RemediationRun:
 
 async def test_open_creates_parent_dir_file_mode_0600_and_wal(db_path, fake_clock):
     async with SqliteStore(db_path, clock=fake_clock) as s:
-        assert s.schema_version == 1
+        assert s.schema_version == SCHEMA_VERSION
         assert stat.S_IMODE(os.stat(db_path).st_mode) == 0o600
         await s.append_event(Event(T0, "x"))  # forces the WAL file into existence
         assert os.path.exists(db_path + "-wal")
@@ -184,7 +185,7 @@ async def test_everything_survives_close_and_reopen(db_path, fake_clock):
         await s.outbox_put(OutboxItem("oncall", "g", {"p": 1}, T0, T0))
         await s.kv_set("k", "v")
     async with SqliteStore(db_path, clock=fake_clock) as s:
-        assert s.schema_version == 1
+        assert s.schema_version == SCHEMA_VERSION
         assert await s.events() == [Event(T0, "alert.firing", {"a": 1}, id=eid)]
         assert [a.fingerprint for a in await s.load_alerts()] == ["f"]
         assert await s.get_run(run.id) == run
@@ -288,5 +289,5 @@ async def test_memory_store_works_without_a_file(tmp_path, fake_clock):
     async with SqliteStore(":memory:", clock=fake_clock) as s:
         await s.kv_set("a", "b")
         assert await s.kv_get("a") == "b"
-        assert s.schema_version == 1
+        assert s.schema_version == SCHEMA_VERSION
     assert list(tmp_path.iterdir()) == []

@@ -239,7 +239,7 @@ class Daemon:
         self._remediator = Remediator(
             loaded.remediation_specs, store=self._store, engine=self._engine, clock=self.clock,
             notify_now=self._dispatcher.notify_now, external_labels=external_labels,
-            is_muted=self._dispatcher.is_muted,
+            is_muted=self._dispatcher.is_muted, controls=self._dispatcher,
         )
         self._rules = RuleManager(
             loaded.rule_groups, engine=self._engine, series=self._series, store=self._store, clock=self.clock,

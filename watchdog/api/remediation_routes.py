@@ -24,8 +24,8 @@ _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 def _remediator(request: web.Request) -> Any:
     ctx = request.app[CTX]
-    # The composition root holds it as `_remediator` (a reload updates its specs, never swaps it).
-    return getattr(ctx, "remediator", None) or getattr(ctx, "_remediator", None)
+    # None while the daemon is still starting; a reload updates its specs, never swaps it
+    return getattr(ctx, "remediator", None)
 
 
 def run_json(run: Any) -> dict[str, Any]:

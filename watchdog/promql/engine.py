@@ -246,6 +246,7 @@ class Engine:
         self.max_series_per_query = int(max_series_per_query)
         self.subquery_step = DEFAULT_SUBQUERY_STEP
         self.max_subquery_steps = DEFAULT_MAX_SUBQUERY_STEPS
+        self.last_series_touched = 0   # series the last instant query selected (benchmarks, debugging)
         self._cache: OrderedDict[str, Expr] = OrderedDict()
 
     def parse(self, expr: str) -> Expr:
@@ -305,8 +306,11 @@ class Engine:
     def _instant(self, expr: str | Expr, t: float, not_before: float | None):
         node = self.parse(expr)
         ev = Evaluator(self, t, t, not_before)
-        with np.errstate(all="ignore"):  # IEEE results (NaN, ±Inf) are PromQL's semantics, not warnings
-            return node, ev.eval(node, t)
+        try:
+            with np.errstate(all="ignore"):  # IEEE results (NaN, ±Inf) are PromQL's semantics, not warnings
+                return node, ev.eval(node, t)
+        finally:
+            self.last_series_touched = ev.series_touched
 
     def query(self, expr: str | Expr, t: float, *, not_before: float | None = None) -> QueryResult:
         t = float(t)

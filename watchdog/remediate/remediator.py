@@ -44,6 +44,8 @@ EVENT_OUTPUT_CHARS = 4096          # output tail copied into events and the aler
 HISTORY_LIMIT = 500                # newest runs of a spec the guardrails look at
 DENIAL_MEMORY_SECONDS = 600        # forget a denial not seen again for this long
 ESCALATING_DENIALS = {"max_attempts", "breaker_open", "no_change"}   # a human must take over: notify once
+# a human's approval overrides the cooldown (they decided it is time); the budget, breaker and limits still hold
+APPROVAL_IGNORED_DENIALS = frozenset({"cooldown"})
 NOTE_MEMORY = 10_000               # verified notes kept for resolved notices (oldest dropped first)
 NOTE_ANNOTATION = "remediation"    # the resolved alert's annotation carrying "remediated by X after N s"
 
@@ -144,6 +146,7 @@ class Remediator:
         # silences, inhibition and acks: the dispatcher (given, or the owner of a bound notify_now)
         self._controls = controls if controls is not None else _controls_of(notify_now)
         self._pending: dict[int, _Pending] = {}
+        self._orphans_checked = False   # runs a previous daemon left awaiting approval: cancelled on the first round
         self._annotated: dict[str, float | None] = {}   # fingerprint -> resolved_at whose notice got the note
         self._max_in_flight_total = max_in_flight_total
         self._in_flight: dict[int, _InFlight] = {}
@@ -192,6 +195,9 @@ class Remediator:
         """Called after every rule round; never blocks on an action and never raises for one alert."""
         # first, before anything can yield: the dispatcher flushes after this round
         await self._annotate_resolved(alerts, t)
+        if not self._orphans_checked:
+            self._orphans_checked = True
+            await self._cancel_orphans()
         candidates = [(a, s) for a in alerts if a.state is AlertState.FIRING for s in [self.match(a.labels)] if s is not None]
         self._forget_old_denials(t)
         if self._pending:
@@ -231,6 +237,8 @@ class Remediator:
                 run = await self._store.get_run(run_id)
                 if run is None:
                     raise UnknownRemediation(f"no remediation run {run_id}")
+                if run.status == "awaiting_approval":   # parked by a daemon that has since restarted
+                    await self._cancel_orphan(run)
                 raise ApprovalError(f"run {run_id} is not awaiting approval (status {run.status})")
             now = self._clock.now()
             if now >= pending.expires_at:
@@ -238,10 +246,23 @@ class Remediator:
                 raise ApprovalError(f"run {run_id}: the approval window has passed")
             if await self.kill_switch():
                 raise ApprovalError("the global remediation kill switch is on")
+            # the budget and the breaker may have changed while it waited (other runs, manual runs)
+            decision = decide(
+                pending.spec.guardrails, spec=pending.spec.name, fingerprint=pending.alert.fingerprint,
+                target=pending.run.target, history=await self._store.runs(spec=pending.spec.name, limit=HISTORY_LIMIT),
+                in_flight=self.in_flight(), now=now, max_in_flight_total=self._max_in_flight_total,
+            )
+            if isinstance(decision, Deny) and decision.code not in APPROVAL_IGNORED_DENIALS:
+                metrics.DENIED.labels(pending.spec.name, decision.code).inc()
+                await self._event("remediation.approval_refused", {**pending.base, "run_id": run_id, "by": by or "unknown",
+                                                                   "code": decision.code, "reason": decision.reason}, now)
+                raise ApprovalError(f"run {run_id} cannot start now: {decision.reason}")
             del self._pending[run_id]
             run = pending.run
             run.status, run.approved_by, run.started_at = "running", by or "unknown", now
             run.note = f"approved by {run.approved_by}"
+            if isinstance(decision, Allow) and decision.half_open:
+                run.note += "; circuit breaker half-open: trial run"
             await self._store.update_run(run)
             await self._event("remediation.approved", {**pending.base, "run_id": run.id, "by": run.approved_by}, now)
             await self._start(pending.spec, pending.alert, run, pending.prepared, pending.runner, pending.ctx, pending.base, now)
@@ -380,13 +401,28 @@ class Remediator:
                 await self._expire(pending, t)
             elif pending.alert.fingerprint in resolved:
                 self._pending.pop(pending.run.id or -1, None)
-                await self._record_end(pending.run, "skipped", t, "alert resolved before approval",
+                await self._record_end(pending.run, "cancelled", t, "cancelled: the alert resolved before approval",
                                        "remediation.approval_cancelled", pending.base)
+
+    async def _cancel_orphans(self) -> None:
+        """A run parked by a previous daemon cannot start (its prepared action is gone): cancel it, not leave it hanging."""
+        try:
+            runs = await self._store.runs(limit=HISTORY_LIMIT)
+        except Exception:
+            log.exception("could not look for runs left awaiting approval")
+            return
+        for run in runs:
+            if run.status == "awaiting_approval" and run.id not in self._pending:
+                await self._cancel_orphan(run)
+
+    async def _cancel_orphan(self, run: RemediationRun) -> None:
+        await self._record_end(run, "cancelled", self._clock.now(), "cancelled: the daemon restarted while it awaited approval",
+                               "remediation.approval_cancelled", _event_base(run))
 
     async def _expire(self, pending: _Pending, t: float) -> None:
         self._pending.pop(pending.run.id or -1, None)
         note = f"approval expired: not approved within {format_duration(pending.spec.approval_timeout)}"
-        await self._record_end(pending.run, "skipped", t, note, "remediation.approval_expired", pending.base)
+        await self._record_end(pending.run, "expired", t, note, "remediation.approval_expired", pending.base)
         await self._notify(pending.alert, f"remediation {pending.spec.name}: {note}; a human decides", "")
 
     async def _record_end(self, run: RemediationRun, status: str, t: float, note: str, kind: str, base: dict[str, Any]) -> None:

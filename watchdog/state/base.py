@@ -30,7 +30,7 @@ class SchemaVersionError(StoreError):
 # only runs in a FINISHED status, so a status added later is kept until listed.
 UNFINISHED_RUN_STATUSES: frozenset[str] = frozenset({"pending", "running", "awaiting_approval"})
 FINISHED_RUN_STATUSES: frozenset[str] = frozenset(
-    {"succeeded", "failed", "verified", "verification_failed", "interrupted", "dry_run", "skipped"}
+    {"succeeded", "failed", "verified", "verification_failed", "interrupted", "dry_run", "skipped", "expired", "cancelled"}
 )
 
 
@@ -72,7 +72,7 @@ class RemediationRun:
     spec: str                      # remediation spec name
     alert_fingerprint: str
     labels: Mapping[str, str]
-    status: str                    # pending | running | succeeded | failed | verified | verification_failed | interrupted | dry_run | skipped | awaiting_approval
+    status: str                    # pending | running | succeeded | failed | verified | verification_failed | interrupted | dry_run | skipped | expired | cancelled | awaiting_approval
     created_at: float
     target: str = ""               # what it acts on, for the blast-radius limit
     trigger: str = "alert"         # alert | manual

@@ -18,14 +18,18 @@ from watchdog.promql import Engine
 from watchdog.remediate.changes import record_change
 from watchdog.remediate.remediator import ApprovalError, Remediator
 from watchdog.remediate.spec import load_remediation_files
-from watchdog.state.base import ChangeRecord
+from watchdog.state.base import FINISHED_RUN_STATUSES, ChangeRecord, RemediationRun
 from watchdog.state.sqlite import SqliteStore
 from watchdog.tsdb import SeriesStore
 
 ARGS_SCRIPT = 'printf "%s\\n" "$@" > "args-$WATCHDOG_RUN_ID.txt"; echo ran "$@"\n'
 
 
-def make_specs(tmp_path: Path, extra: str = "", script: str = ARGS_SCRIPT, argv: str = '[scripts/fix.sh, "--target={{ $labels.target }}"]'):
+GUARDRAILS = "{cooldown: 0s, max_attempts: 10, window: 1h, max_concurrent: 5, breaker: {failures: 2, reset_after: 10m}}"
+
+
+def make_specs(tmp_path: Path, extra: str = "", script: str = ARGS_SCRIPT, argv: str = '[scripts/fix.sh, "--target={{ $labels.target }}"]',
+               guardrails: str = GUARDRAILS):
     sdir = tmp_path / "scripts"
     sdir.mkdir(exist_ok=True)
     fix = sdir / "fix.sh"
@@ -37,7 +41,7 @@ def make_specs(tmp_path: Path, extra: str = "", script: str = ARGS_SCRIPT, argv:
           - name: fix
             match: ['alertname="Down"']
             action: {{type: command, argv: {argv}, timeout: 5s}}
-            guardrails: {{cooldown: 0s, max_attempts: 10, window: 1h, max_concurrent: 5, breaker: {{failures: 2, reset_after: 10m}}}}
+            guardrails: {guardrails}
         """).lstrip() + textwrap.indent(textwrap.dedent(extra), "    "))
     specs, errors = load_remediation_files([str(path)])
     assert [str(e) for e in errors] == []
@@ -158,7 +162,7 @@ async def test_an_unapproved_run_expires_and_a_human_is_told(tmp_path, fake_cloc
     fake_clock.advance(301)
     await r.on_alerts([], fake_clock.now())
     expired = await store.get_run(run.id)
-    assert expired.status == "skipped" and "approval expired" in expired.note
+    assert expired.status == "expired" and "approval expired" in expired.note
     assert (await events(store, "remediation.approval_expired"))[0]["run_id"] == run.id
     assert len(await sent(store, d)) == 2   # the "awaits approval" notice and the "expired" one, both sent at once
     with pytest.raises(ApprovalError):
@@ -239,3 +243,102 @@ async def test_the_resolved_notice_carries_the_verified_note(tmp_path, fake_cloc
     (record,) = [r for r in caplog.records if getattr(r, "notice", {}).get("status") == "resolved"]
     (alert_json,) = record.notice["alerts"]
     assert alert_json["annotations"]["remediation"] == verified.note
+
+
+async def parked(tmp_path, fake_clock, store, d, guardrails=GUARDRAILS, timeout="1h"):
+    r = remediator(make_specs(tmp_path, f"require_approval: true\napproval_timeout: {timeout}\n", guardrails=guardrails), store, d, fake_clock)
+    alert = down(fake_clock)
+    await r.on_alerts([alert], fake_clock.now())
+    (run,) = await store.runs()
+    assert run.status == "awaiting_approval"
+    return r, alert, run
+
+
+def past_run(alert, status, t, target="demo"):
+    """A run of `fix` that finished before the approval (another daemon's, or one the API started)."""
+    return RemediationRun(spec="fix", alert_fingerprint=alert.fingerprint if target == "demo" else f"fp-{target}",
+                          labels=dict(alert.labels.to_dict()), status=status, created_at=t, started_at=t, ended_at=t,
+                          target=target, trigger="alert", action={"type": "command"})
+
+
+async def test_approving_rechecks_the_attempt_budget(tmp_path, fake_clock, env):
+    store, d = env
+    r, alert, run = await parked(tmp_path, fake_clock, store, d, guardrails="{cooldown: 0s, max_attempts: 1, window: 1h}", timeout="3h")
+    # while it waited, the alert's one attempt was spent
+    await store.add_run(past_run(alert, "verification_failed", fake_clock.now()))
+    fake_clock.advance(30)
+    with pytest.raises(ApprovalError, match="max attempts reached"):
+        await r.approve(run.id, "carol")
+    assert (await store.get_run(run.id)).status == "awaiting_approval" and [p.id for p in r.awaiting_approval()] == [run.id]
+    (refused,) = await events(store, "remediation.approval_refused")
+    assert refused["code"] == "max_attempts" and refused["by"] == "carol" and refused["run_id"] == run.id
+    assert not (tmp_path / f"args-{run.id}.txt").exists()
+    # once the window has passed the budget is back
+    fake_clock.advance(3600)
+    approved = await r.approve(run.id, "carol")
+    assert approved.status == "running"
+    await settled(store, run.id, "succeeded")
+    assert (tmp_path / f"args-{run.id}.txt").read_text() == "--target=demo\n"
+
+
+async def test_approving_rechecks_the_breaker_and_a_half_open_approval_is_the_trial(tmp_path, fake_clock, env):
+    store, d = env
+    r, alert, run = await parked(tmp_path, fake_clock, store, d)
+    # two failures in a row on other targets open the spec's breaker (failures: 2, reset_after: 10m)
+    for target in ("a", "b"):
+        await store.add_run(past_run(alert, "failed", fake_clock.now(), target=target))
+    with pytest.raises(ApprovalError, match="circuit breaker open"):
+        await r.approve(run.id, "dave")
+    assert (await store.get_run(run.id)).status == "awaiting_approval"
+    fake_clock.advance(601)
+    approved = await r.approve(run.id, "dave")
+    assert approved.approved_by == "dave" and "half-open" in approved.note
+    await settled(store, run.id, "succeeded")
+
+
+async def test_approving_ignores_the_cooldown(tmp_path, fake_clock, env):
+    store, d = env
+    r, alert, run = await parked(tmp_path, fake_clock, store, d, guardrails="{cooldown: 1h, max_attempts: 5, window: 1h}")
+    await store.add_run(past_run(alert, "verified", fake_clock.now()))
+    assert (await r.approve(run.id, "erin")).status == "running"   # the human decided it is time
+    await settled(store, run.id, "succeeded")
+
+
+async def test_a_run_whose_alert_resolves_before_approval_is_cancelled(tmp_path, fake_clock, env):
+    store, d = env
+    r, alert, run = await parked(tmp_path, fake_clock, store, d)
+    fake_clock.advance(10)
+    await r.on_alerts([dataclasses.replace(alert, state=AlertState.RESOLVED, resolved_at=fake_clock.now())], fake_clock.now())
+    cancelled = await store.get_run(run.id)
+    assert cancelled.status == "cancelled" and cancelled.ended_at == fake_clock.now() and "resolved" in cancelled.note
+    assert (await events(store, "remediation.approval_cancelled"))[0]["run_id"] == run.id
+    with pytest.raises(ApprovalError, match="status cancelled"):
+        await r.approve(run.id, "late")
+
+
+async def test_a_run_left_awaiting_approval_by_a_previous_daemon_is_cancelled(tmp_path, fake_clock, env):
+    store, d = env
+    _, alert, run = await parked(tmp_path, fake_clock, store, d)
+    restarted = remediator(make_specs(tmp_path, "require_approval: true\n"), store, d, fake_clock)
+    with pytest.raises(ApprovalError, match="not awaiting approval"):
+        await restarted.approve(run.id, "frank")   # its prepared action died with the old daemon
+    orphan = await store.get_run(run.id)
+    assert orphan.status == "cancelled" and "restarted" in orphan.note
+    # the first rule round of a new daemon sweeps the rest, then parks a fresh run
+    await store.add_run(dataclasses.replace(run, id=None, status="awaiting_approval", note=""))
+    other = remediator(make_specs(tmp_path, "require_approval: true\n"), store, d, fake_clock)
+    await other.on_alerts([alert], fake_clock.now())
+    statuses = sorted(r.status for r in await store.runs())
+    assert statuses == ["awaiting_approval", "cancelled", "cancelled"]
+    assert [p.status for p in other.awaiting_approval()] == ["awaiting_approval"]
+
+
+async def test_expired_and_cancelled_runs_are_pruned_like_other_finished_runs(tmp_path, fake_clock, env):
+    store, d = env
+    assert {"expired", "cancelled"} <= FINISHED_RUN_STATUSES
+    r, alert, run = await parked(tmp_path, fake_clock, store, d, timeout="1m")
+    fake_clock.advance(61)
+    await r.on_alerts([], fake_clock.now())
+    assert (await store.get_run(run.id)).status == "expired"
+    await store.prune(before=fake_clock.now() + 1)
+    assert await store.get_run(run.id) is None

@@ -338,7 +338,8 @@ class Outbox:
         message = getattr(error, "message", str(error))
         reason = getattr(error, "reason", "other")
         metrics.NOTIFICATIONS_FAILED.labels(integ.receiver, integ.integration, reason).inc()
-        if channel.breaker.failure(now, message):
+        # A 429 is the channel pacing us, not failing: it never opens the breaker.
+        if reason != "rate_limited" and channel.breaker.failure(now, message):
             await self._fallback.receiver_failing(integ, message, now)
         if isinstance(error, PermanentError):
             await self._give_up(item, notice, attempt, message, reason, counted=True)

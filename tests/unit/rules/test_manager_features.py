@@ -1,4 +1,4 @@
-"""Restart: `for` state comes from the persisted alert states, with Prometheus's outage tolerance and grace period."""
+"""Rule manager features: restore with outage tolerance and grace period, health metrics, group intervals, limits."""
 
 from __future__ import annotations
 
@@ -88,3 +88,52 @@ async def test_rule_and_group_health_metrics(fake_clock):
     assert [a.labels.get("alertname") for a in h.manager.alerts()] == ["Good"]
     h.manager.update_groups([])
     assert get("watchdog_rule_healthy", {"group": "m.yml;mg", "rule": "Bad:0"}) is None
+
+
+async def test_groups_run_on_their_own_intervals(fake_clock):
+    import asyncio
+
+    import pytest
+
+    from watchdog.rules.model import RecordingRule, RuleGroup
+
+    fast = RuleGroup("fast", "i.yml", 10.0, rules=(RecordingRule(record="a", expr="vector(1)", file="i.yml", group="fast"),))
+    slow = RuleGroup("slow", "i.yml", 30.0, rules=(RecordingRule(record="b", expr="vector(1)", file="i.yml", group="slow"),))
+    default = RuleGroup("default", "i.yml", None, rules=(RecordingRule(record="c", expr="vector(1)", file="i.yml", group="default"),))
+    h = Harness([fast, slow, default], MemoryStore(), fake_clock, default_interval=20.0)
+    seen: dict[str, list[float]] = {"fast": [], "slow": [], "default": []}
+    original = h.manager._evaluate_group
+
+    async def spy(gs, t):
+        seen[gs.group.name].append(t)
+        await original(gs, t)
+
+    h.manager._evaluate_group = spy
+    task = asyncio.create_task(h.manager.run())
+    try:
+        await fake_clock.run_for(120, step=1.0)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    gaps = {name: {round(b - a, 6) for a, b in zip(ts, ts[1:])} for name, ts in seen.items()}
+    assert gaps == {"fast": {10.0}, "slow": {30.0}, "default": {20.0}}
+    assert all(abs(len(seen[name]) - 120 / interval) <= 1 for name, interval in (("fast", 10), ("slow", 30), ("default", 20)))
+
+
+async def test_alerting_limit_fails_the_rule_and_resolves_its_alerts(fake_clock):
+    from watchdog.model import AlertState
+    from watchdog.rules.model import AlertingRule, RuleGroup
+
+    rule = AlertingRule(name="Many", expr="up == 0", file="l.yml", group="g")
+    h = Harness([RuleGroup("g", "l.yml", 10.0, limit=2, rules=(rule,))], MemoryStore(), fake_clock)
+    h.series.append(Labels.of(__name__="up", instance="a"), 0, T0)
+    await h.tick(None, T0)
+    assert [a.state for a in h.manager.alerts()] == [AlertState.FIRING]
+    for i in "bc":
+        h.series.append(Labels.of(__name__="up", instance=i), 0, T0 + 10)
+    h.series.append(Labels.of(__name__="up", instance="a"), 0, T0 + 10)
+    await h.tick(None, T0 + 10)
+    (group,) = h.manager.health()
+    assert group["rules"][0]["lastError"] == "exceeded limit of 2 with 3 alerts"
+    assert [a.state for a in h.manager.alerts()] == [AlertState.RESOLVED]

@@ -91,6 +91,11 @@ def load_config(path: str, environ: Mapping[str, str] | None = None) -> LoadedCo
     loaded.warnings = sorted(out.warnings, key=lambda e: (e.path, e.line, e.col, e.field))
     if out.errors:
         raise ConfigErrors(out.errors, out.warnings)
+    # per-receiver delivery options (fallback, retry deadline, rate limit) ride on the receivers,
+    # so every consumer of a loaded config (daemon, reload, `notify test`, scenarios) gets them
+    from watchdog.notify.delivery import attach_delivery_options
+
+    attach_delivery_options(loaded.alerting, config.delivery)
     return loaded
 
 

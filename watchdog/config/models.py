@@ -254,6 +254,42 @@ class DeliveryOptions(BaseModel):
     rate_limit: RateLimit | None = None
 
 
+class PagerdutyChangeEvents(BaseModel):
+    """`change_events.pagerduty`: forward recorded changes to PagerDuty Change Events."""
+
+    model_config = _STRICT
+    routing_key: SecretStr | None = None
+    routing_key_file: str | None = None            # read at every send (a rotated key is picked up)
+    url: str = "https://events.pagerduty.com/v2/change/enqueue"
+    source: str = "watchdog-daemon"
+    timeout: Duration = 10.0
+
+    @model_validator(mode="after")
+    def _one_key(self) -> "PagerdutyChangeEvents":
+        if (self.routing_key is None) == (self.routing_key_file is None):
+            raise ValueError("exactly one of routing_key and routing_key_file must be configured")
+        return self
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_http_url(value)
+
+    @field_validator("timeout")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be greater than 0s")
+        return value
+
+
+class ChangeEventsConfig(BaseModel):
+    """`change_events:` where recorded changes (deploys) are forwarded besides the timeline."""
+
+    model_config = _STRICT
+    pagerduty: PagerdutyChangeEvents | None = None
+
+
 class Config(BaseModel):
     """The whole config.yaml. `targets` hold the per-type models from the probes registry."""
 
@@ -272,6 +308,7 @@ class Config(BaseModel):
     escalation_policies: list[EscalationPolicy] = []
     delivery: dict[str, DeliveryOptions] = {}
     damping: DampingConfig = Field(default_factory=DampingConfig)
+    change_events: ChangeEventsConfig = Field(default_factory=ChangeEventsConfig)
 
     def datasource(self, name: str) -> DatasourceConfig | None:
         return next((d for d in self.datasources if d.name == name), None)

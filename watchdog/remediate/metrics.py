@@ -24,3 +24,8 @@ DENIED = Counter(
     "Remediations not started because a guardrail denied them.",
     ["remediation", "reason"],
 )
+CHANGES_FORWARDED = Counter(
+    "watchdog_remediation_change_events_total",
+    "Change events forwarded to an external service, by result (sent, retry, failed).",
+    ["target", "result"],
+)

@@ -29,7 +29,7 @@ from watchdog.durations import format_duration
 from watchdog.model import Alert, AlertState, Event, Labels
 from watchdog.remediate import metrics
 from watchdog.remediate.base import ActionContext, ActionRefused, ActionResult, ActionRunner
-from watchdog.remediate.changes import change_json, find_change, no_change_reason
+from watchdog.remediate.changes import change_forwarder, change_json, find_change, no_change_reason
 from watchdog.remediate.guardrails import Allow, Deny, breaker_state, decide
 from watchdog.remediate.runners import default_runners
 from watchdog.remediate.spec import RemediationSpec
@@ -134,6 +134,7 @@ class Remediator:
         is_muted: Callable[[Alert], bool] | None = None,
         max_in_flight_total: int | None = None,
         controls: Any = None,
+        change_events: Any = None,
     ) -> None:
         self._specs = list(specs)
         self._store = store
@@ -154,6 +155,9 @@ class Remediator:
         self._notes: dict[str, str] = {}   # alert fingerprint -> "remediated by X after N s"
         # one decision at a time: a manual run and a rule round must not both see "nothing in flight"
         self._deciding = asyncio.Lock()
+        # `change_events:` config: recorded changes forwarded (PagerDuty Change Events) in the background
+        self._changes = change_forwarder(change_events, store=store, clock=clock)
+        self._forwarding: asyncio.Task[None] | None = None
 
     # -- configuration ----------------------------------------------------------
     @property
@@ -195,6 +199,7 @@ class Remediator:
         """Called after every rule round; never blocks on an action and never raises for one alert."""
         # first, before anything can yield: the dispatcher flushes after this round
         await self._annotate_resolved(alerts, t)
+        self._forward_changes()
         if not self._orphans_checked:
             self._orphans_checked = True
             await self._cancel_orphans()
@@ -268,8 +273,34 @@ class Remediator:
             await self._start(pending.spec, pending.alert, run, pending.prepared, pending.runner, pending.ctx, pending.base, now)
             return run
 
+    def _forward_changes(self) -> None:
+        """One forwarding round at a time, off the rule loop (PagerDuty may be slow)."""
+        if self._changes is None or (self._forwarding is not None and not self._forwarding.done()):
+            return
+        self._forwarding = asyncio.create_task(self._forward_round(), name="change-events")
+
+    async def _forward_round(self) -> None:
+        assert self._changes is not None
+        try:
+            await self._changes.forward_new()
+        except Exception:   # the store failing must not surface as an unretrieved task exception
+            log.exception("forwarding change events failed")
+
+    async def forward_changes(self) -> None:
+        """Forward what is pending now and wait for it (tests, `drain`)."""
+        if self._forwarding is not None and not self._forwarding.done():
+            await asyncio.shield(self._forwarding)
+        if self._changes is not None:
+            await self._forward_round()
+
     async def drain(self, timeout: float) -> None:
         """Shutdown: let runs in flight finish for up to `timeout`, then kill them (marked interrupted)."""
+        if self._changes is not None:
+            try:
+                await asyncio.wait_for(self.forward_changes(), timeout)
+            except asyncio.TimeoutError:
+                log.warning("change events still pending at shutdown: forwarded after the restart")
+            await self._changes.close()
         tasks = [f.task for f in self._in_flight.values()]
         if not tasks:
             return

@@ -27,6 +27,8 @@ from watchdog.rules import metrics
 from watchdog.rules.lifecycle import RESOLVED_RETENTION, AlertInstance, Render, StepResult, Transition, step
 from watchdog.rules.model import AlertingRule, RecordingRule, Rule, RuleGroup
 from watchdog.rules.remote import RemoteQueryError
+from watchdog.rules.restore import restored_active_at
+from watchdog.rules.views import forget_metrics, rule_label as _rule_label, rule_view as _rule_view
 from watchdog.state.base import AlertRecord, Store
 
 log = logging.getLogger(__name__)
@@ -153,30 +155,10 @@ class RuleManager:
             except Exception:  # the series store being odd must not block a reload
                 log.exception("could not stale-mark the series of removed rule %s", rs.rule.identity)
             self._retire(rs.rule.identity, rs.alerts, now)
-        self._forget_metrics(self._groups, new)
+        forget_metrics([(gs.metric_label, [rs.rule for rs in gs.rules]) for gs in self._groups],
+                       [(gs.metric_label, [rs.rule for rs in gs.rules]) for gs in new])
         self._groups = new
         self._wake.set()
-
-    @staticmethod
-    def _forget_metrics(old: Sequence[_GroupState], new: Sequence[_GroupState]) -> None:
-        """Drop the per-group and per-rule label sets of groups and rules that went away."""
-        kept = {(gs.metric_label, _rule_label(rs.rule)) for gs in new for rs in gs.rules}
-        kept_groups = {gs.metric_label for gs in new}
-        for gs in old:
-            for rs in gs.rules:
-                key = (gs.metric_label, _rule_label(rs.rule))
-                if key not in kept:
-                    for gauge in (metrics.RULE_HEALTHY, metrics.RULE_LAST_DURATION):
-                        try:
-                            gauge.remove(*key)
-                        except KeyError:
-                            pass
-            if gs.metric_label not in kept_groups:
-                for metric in (metrics.GROUP_LAST_DURATION, metrics.GROUP_LAST_EVALUATION, metrics.GROUP_RULES, metrics.GROUP_FAILURES):
-                    try:
-                        metric.remove(gs.metric_label)
-                    except KeyError:
-                        pass
 
     def _retire(self, identity: str, alerts: Mapping[str, AlertInstance], t: float) -> None:
         """The rule is gone: its firing alerts resolve now, its pending ones are forgotten."""
@@ -503,53 +485,3 @@ class RuleManager:
             counts[a.state.value] = counts.get(a.state.value, 0) + 1
         for state, n in counts.items():
             metrics.ALERTS.labels(state).set(n)
-
-
-def _rule_label(rule: Rule) -> str:
-    return f"{rule.name}:{rule.index}"
-
-
-def restored_active_at(
-    active_at: float, hold: float, down_at: float | None, now: float, outage_tolerance: float, grace: float
-) -> float | None:
-    """The active time of a pending alert restored at `now` (None: start afresh), as Prometheus computes it."""
-    if down_at is None or hold <= 0:
-        return active_at
-    if now - down_at > outage_tolerance:
-        return None
-    if hold < grace:   # waiting the grace period would be longer than `for` itself
-        return active_at
-    remaining = hold - (down_at - active_at)
-    if remaining <= 0:
-        return active_at            # it was about to fire: fires at the next evaluation that still matches
-    if remaining < grace:
-        return now + grace - hold   # at least the grace period left to pend
-    return active_at + (now - down_at)   # the downtime does not count as pending
-
-
-def _rule_view(rs: _RuleState) -> dict:
-    """One rule as Prometheus's /api/v1/rules shows it (its field names), plus our `identity`."""
-    from watchdog.api.format import alert_json, rfc3339
-
-    rule = rs.rule
-    view: dict[str, Any] = {
-        "name": rule.name,
-        "type": rule.kind,
-        "identity": rule.identity,
-        "query": rule.expr,
-        "labels": dict(rule.labels),
-        "health": rs.health,
-        "lastError": rs.last_error,
-        "evaluationTime": rs.last_duration,
-        "lastEvaluation": rfc3339(rs.last_evaluation),
-    }
-    if isinstance(rule, AlertingRule):
-        active = [a for a in rs.alerts.values() if a.state is not AlertState.RESOLVED]
-        view.update({
-            "duration": rule.for_,
-            "keepFiringFor": rule.keep_firing_for,
-            "annotations": dict(rule.annotations),
-            "state": "firing" if any(a.state is AlertState.FIRING for a in active) else ("pending" if active else "inactive"),
-            "alerts": [alert_json(a.to_alert(rule.identity)) for a in active],
-        })
-    return view

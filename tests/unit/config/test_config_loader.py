@@ -143,11 +143,11 @@ def test_escalation_policy_as_route_receiver_and_name_clash(tmp_path):
 def test_warnings_are_returned_not_raised(tmp_path):
     cfg = write(tmp_path, "config.yaml", (
         "alerting:\n  route: {receiver: r}\n"
-        "  receivers: [{name: r, pagerduty_configs: [{routing_key: k}], webhook_configs: [{url: 'http://x', http_config: {proxy_url: 'http://p'}}]}]\n"
+        "  receivers: [{name: r, opsgenie_configs: [{api_key: k}], webhook_configs: [{url: 'http://x', http_config: {proxy_url: 'http://p'}}]}]\n"
     ))
     loaded = load_config(str(cfg), environ={})
     assert [(w.field, w.warning) for w in loaded.warnings] == [
-        ("alerting.receivers[0].pagerduty_configs", True),
+        ("alerting.receivers[0].opsgenie_configs", True),
         ("alerting.receivers[0].webhook_configs[0].http_config.proxy_url", True),
     ]
 

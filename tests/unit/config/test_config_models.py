@@ -105,12 +105,12 @@ def test_alerting_shape_errors(text, expected):
 def test_check_alerting_problems():
     am = AlertingConfig.model_validate({
         "route": {"receiver": "r", "matchers": ["a=b"], "routes": [{"receiver": "ghost", "active_time_intervals": ["never"]}, {"receiver": "policy"}]},
-        "receivers": [{"name": "r", "slack_configs": [{"api_url": "x"}]}, {"name": "r"}, {"name": "policy"}],
+        "receivers": [{"name": "r", "opsgenie_configs": [{"api_key": "x"}]}, {"name": "r"}, {"name": "policy"}],
     })
     problems = check_alerting(am, policy_names={"policy"})
     messages = {(loc, msg, warn) for loc, msg, warn in problems}
     assert (("receivers", 1, "name"), "duplicate receiver name 'r' (first defined at receivers[0])", False) in messages
-    assert (("receivers", 0, "slack_configs"), "slack_configs are not implemented yet; receiver 'r' will not send them", True) in messages
+    assert (("receivers", 0, "opsgenie_configs"), "opsgenie_configs are not implemented yet; receiver 'r' will not send them", True) in messages
     assert (("route", "matchers"), "root route must not have any matchers", False) in messages
     assert (("route", "routes", 0, "receiver"), "undefined receiver 'ghost' used in route", False) in messages
     assert (("route", "routes", 0, "active_time_intervals", 0), "undefined time interval 'never' used in route", False) in messages

@@ -115,7 +115,10 @@ async def run_scenario(path: str) -> list[str]:
             if value is not None:
                 series.append(labels if isinstance(labels, Labels) else Labels.of(labels), value, START + i * interval)
     engine = Engine(series)
-    dispatcher = Dispatcher(alerting, store=store, clock=clock)
+    from watchdog.config.models import EscalationPolicy
+
+    policies = [EscalationPolicy.model_validate(p) for p in doc.get("escalation_policies", [])]
+    dispatcher = Dispatcher(alerting, store=store, clock=clock, escalation_policies=policies)
     results: dict[str, list[tuple[float, dict[str, Any]]]] = {}
     events = sorted(doc.get("events", []), key=lambda e: _t(e["at"]))
     for ev in events:
@@ -161,8 +164,13 @@ async def _apply(ev: dict[str, Any], store: Any, clock: Any, dispatcher: Any, re
     if "change" in ev:
         await record_change(store, parse_change(ev["change"], now=clock.now(), by="scenario"), clock)
     elif "ack" in ev:
-        for key in dispatcher.group_keys_for(Labels.of(dict(ev["ack"]))):
-            await dispatcher.acknowledge(key, "scenario", "")
+        ack = dict(ev["ack"])
+        by, comment = str(ack.pop("by", "scenario")), str(ack.pop("comment", ""))
+        keys = dispatcher.group_keys_for(Labels.of(ack))
+        if not keys:
+            return [f"at {ev['at']}: no alert group to acknowledge for {ack}"]
+        for key in keys:
+            await dispatcher.acknowledge(key, by, comment)
     elif "silence" in ev:
         s = ev["silence"]
         await dispatcher.add_silence(list(s["matchers"]), clock.now(), clock.now() + _t(s.get("duration", "1h")), "scenario", "")
@@ -178,6 +186,7 @@ async def _apply(ev: dict[str, Any], store: Any, clock: Any, dispatcher: Any, re
 async def _check(expects: list[dict[str, Any]], alert_states: dict[float, list[Any]], store: Any, runners: dict[str, SimulatedRunner]) -> list[str]:
     failures = []
     sent = [(e.time - START, e.data) for e in await store.events(kinds=["notification.sent"])]
+    escalations = [(e.time - START, e.data) for e in await store.events(kinds=["escalation.level"])]
     runs = await store.runs(limit=10_000)
     for item in expects:
         lo, hi = _window(item)
@@ -189,8 +198,13 @@ async def _check(expects: list[dict[str, Any]], alert_states: dict[float, list[A
                 failures.append(f"at {lo:g}s: expected alert {want} {state}; have {[(a.labels.to_dict(), a.state.value) for a in seen]}")
         elif "notification" in item:
             want = item["notification"]
-            if not any(lo <= t <= hi and d.get("receiver") == want["receiver"] and d.get("status", "firing") == want.get("status", "firing")
-                       for t, d in sent):
+            found = any(lo <= t <= hi and d.get("receiver") == want["receiver"] and d.get("status", "firing") == want.get("status", "firing")
+                        for t, d in sent)
+            if want.get("absent"):
+                if found:
+                    failures.append(f"between {lo:g}s and {hi:g}s: expected no {want.get('status', 'firing')} notice to {want['receiver']}; "
+                                    f"sent {[(t, d.get('receiver'), d.get('status')) for t, d in sent]}")
+            elif not found:
                 failures.append(f"between {lo:g}s and {hi:g}s: expected a {want.get('status', 'firing')} notice to {want['receiver']}; "
                                 f"sent {[(t, d.get('receiver'), d.get('status')) for t, d in sent]}")
         elif "remediation" in item:
@@ -205,9 +219,26 @@ async def _check(expects: list[dict[str, Any]], alert_states: dict[float, list[A
             elif not match:
                 failures.append(f"between {lo:g}s and {hi:g}s: expected remediation {want}; runs "
                                 f"{[(r.spec, r.created_at - START, r.status, r.action.get('argv')) for r in runs]}")
+        elif "escalation" in item:
+            failures += _check_escalation(item["escalation"], lo, hi, escalations)
         else:
             failures.append(f"unknown expectation {sorted(item)}")
     return failures
+
+
+def _check_escalation(want: dict[str, Any], lo: float, hi: float, escalations: list[tuple[float, dict[str, Any]]]) -> list[str]:
+    """`escalation: {level, policy?, receivers?, group?: {label: value}, absent?}` against `escalation.level` events."""
+    group = dict(want.get("group") or {})
+    match = [(t, d) for t, d in escalations
+             if lo <= t <= hi and d.get("level") == int(want["level"])
+             and ("policy" not in want or d.get("policy") == want["policy"])
+             and all(r in d.get("receivers", []) for r in want.get("receivers", []))
+             and all(d.get("labels", {}).get(k) == v for k, v in group.items())]
+    what = f"escalation to level {want['level']}" + (f" of {want['policy']}" if "policy" in want else "")
+    seen = [(t, d.get("policy"), d.get("level"), d.get("receivers")) for t, d in escalations]
+    if want.get("absent"):
+        return [f"between {lo:g}s and {hi:g}s: expected no {what}; escalations {seen}"] if match else []
+    return [] if match else [f"between {lo:g}s and {hi:g}s: expected {what} {want}; escalations {seen}"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -40,3 +40,21 @@ def test_watchdog_test_scenario_command(capsys):
     assert cli.main(["test", "scenario", *map(str, SCENARIOS)]) == 0
     assert capsys.readouterr().out.count("SUCCESS") == len(SCENARIOS)
     assert cli.main(["test", "scenario"]) == 2
+
+
+async def test_escalation_expectations_fail_without_the_ack(tmp_path):
+    """The shipped escalation scenario depends on its ack: without it the manager is paged and the restart is retried."""
+    base = Path(__file__).resolve().parents[2] / "scenarios"
+    text = (base / "demo-escalation.yml").read_text()
+    assert "ack: {alertname: DemoServiceDown" in text
+    no_ack = tmp_path / "no-ack.yml"
+    no_ack.write_text("\n".join(line for line in text.replace("../../", str(base.parent.parent) + "/").splitlines()
+                                if "ack: {" not in line))
+    failures = await scenario.run_scenario(str(no_ack))
+    assert any("expected no escalation to level 2 of demo-escalation" in f and "'manager'" in f for f in failures), failures
+    assert any("expected no run of restart-demo" in f for f in failures), failures
+    assert any("expected no firing notice to manager" in f for f in failures), failures
+    wrong_level = tmp_path / "wrong.yml"
+    wrong_level.write_text(text.replace("../../", str(base.parent.parent) + "/").replace("level: 1, receivers: [lead]", "level: 1, receivers: [manager]"))
+    (failure,) = await scenario.run_scenario(str(wrong_level))
+    assert "expected escalation to level 1 of demo-escalation" in failure

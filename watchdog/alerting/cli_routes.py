@@ -5,7 +5,10 @@
 FILE (also `-c`) is our config.yaml or a plain Alertmanager config. The
 receivers of every matching route are printed comma-separated in tree order;
 with `--verify.receivers` a mismatch prints amtool's warning and exits 1.
-Exit 2 on a usage error or an invalid config (its located errors on stderr).
+`--tree` first prints the matching part of the tree as amtool does ("Matching
+routes:", treeprint's box drawing, the routes' matchers as Alertmanager prints
+them, the receiver on the routes that deliver). As amtool, exit 1 on an invalid
+config (its located errors on stderr) or labels that are not name=value.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from watchdog.alerting.matchers import MatchType, parse_matchers
+from typing import Any
+
+from watchdog.alerting.matchers import Matcher, MatchType, matches_all, parse_matchers
 from watchdog.config.errors import ConfigErrors
 from watchdog.model import Labels
 
@@ -51,23 +56,20 @@ def main(args: argparse.Namespace) -> int:
     try:
         labels = parse_label_args(args.labels)
     except ValueError as e:
-        print(f"watchdog routes test: {e}", file=sys.stderr)
-        return 2
+        print(f"watchdog routes test: failed to parse labels: {e}", file=sys.stderr)
+        return 1
     try:
         source = load_routing(args.config_file)
     except ConfigErrors as e:
         for err in e.errors:
             print(err, file=sys.stderr)
-        return 2
+        return 1
     tree = RouteTree(source.alerting.route)
-    matched = tree.match(labels)
-    receivers = [n.receiver for n in matched]
+    receivers = tree.receivers(labels)
     if args.tree:
-        keys = {n.key for n in matched}
-        for node in tree.nodes():
-            depth = node.key.count("/")
-            mark = "*" if node.key in keys else " "
-            print(f"{mark} {'  ' * depth}{node.key.rsplit('/', 1)[-1]}  receiver: {node.receiver}")
+        print("Matching routes:")
+        print("\n".join(matching_tree_lines(source.alerting.route, labels)))
+        print("\n")
     print(",".join(receivers))
     if args.verify is not None:
         expected = [r.strip() for r in args.verify.split(",") if r.strip()]
@@ -75,3 +77,47 @@ def main(args: argparse.Namespace) -> int:
             print(MISMATCH_WARNING)
             return 1
     return 0
+
+
+# -- `--tree`: amtool's printMatchingTree ----------------------------------------------------
+
+
+def amtool_matchers(route: Any) -> list[Matcher]:
+    """A route's matchers as Alertmanager holds them: legacy `match_re` values anchored (`^(?:re)$`), sorted."""
+    out = parse_matchers(route.matchers)
+    out += [Matcher.create(k, MatchType.EQUAL, v) for k, v in route.match.items()]
+    out += [Matcher.create(k, MatchType.REGEX, f"^(?:{v})$") for k, v in route.match_re.items()]
+    order = list(MatchType)
+    return sorted(out, key=lambda m: (m.name, m.value, order.index(m.op)))
+
+
+def _slug(route: Any, receiver: bool) -> str:
+    matchers = amtool_matchers(route)
+    text = "{" + ",".join(str(m) for m in matchers) + "}" if matchers else "default-route"
+    return f"{text}  receiver: {route.receiver}" if receiver else text
+
+
+def _matching_branch(route: Any, labels: Labels) -> tuple[str, list]:
+    children = []
+    for child in route.routes:
+        if matches_all(child.all_matchers(), labels):
+            children.append(_matching_branch(child, labels))
+            if not child.continue_:
+                break
+    return _slug(route, receiver=not children), children
+
+
+def matching_tree_lines(root: Any, labels: Labels) -> list[str]:
+    """The routes an alert with `labels` takes, drawn as amtool's treeprint does (root line ".").
+
+    treeprint continues an open branch with "│" and two no-break spaces; kept byte for byte.
+    """
+    lines = ["."]
+
+    def draw(node: tuple[str, list], prefix: str, last: bool) -> None:
+        lines.append(f"{prefix}{'└── ' if last else '├── '}{node[0]}")
+        for i, child in enumerate(node[1]):
+            draw(child, prefix + ("    " if last else "│\u00a0\u00a0 "), i == len(node[1]) - 1)
+
+    draw(_matching_branch(root, labels), "", True)
+    return lines

@@ -156,3 +156,61 @@ async def test_cli_silence_add_ls_expire_and_ack_against_the_api(served, monkeyp
     assert ctx.dispatcher.groups()[0]["acknowledged"] is None
     monkeypatch.delenv("WATCHDOG_TOKEN")
     assert await asyncio.to_thread(run, "ack", "--url", url, gid[:12]) == 1                # no token: refused
+
+
+async def test_silence_whose_matchers_all_match_the_empty_string_is_refused(served):
+    """Alertmanager's rule: at least one matcher must not match the empty string (`foo!="x"` alone would match all)."""
+    _, http, _ = served
+    for matchers in (['foo!="x"'], ['foo=""', 'bar!~"y"'], ['a=~"b|"']):
+        resp = await http.post("api/v1/silences", json={"matchers": matchers, "duration": "1h"}, headers=AUTH)
+        payload = await resp.json()
+        assert resp.status == 400 and "must not match an empty label value" in payload["error"], matchers
+    resp = await http.post("api/v1/silences", json={"matchers": ['foo!="x"', 'team="db"'], "duration": "1h"}, headers=AUTH)
+    assert resp.status == 200
+
+
+@pytest.mark.parametrize("method, path, body", [
+    ("POST", "api/v1/silences", {"matchers": ['alertname="A"'], "duration": "1h"}),
+    ("DELETE", "api/v1/silences/some-id", None),
+    ("POST", "api/v1/groups/abcdef012345/ack", {"by": "x"}),
+    ("DELETE", "api/v1/groups/abcdef012345/ack", None),
+    ("POST", "api/v2/alerts", [{"labels": {"alertname": "A"}}]),
+])
+async def test_mutating_calls_are_refused_when_no_token_is_configured(served, method, path, body):
+    ctx, http, _ = served
+    ctx.token = None
+    resp = await http.request(method, path, json=body, headers=AUTH)
+    payload = await resp.json()
+    assert resp.status == 403 and "no api.token_file" in payload["error"]
+    assert ctx.dispatcher.silences() == [] and ctx.dispatcher.groups() == []
+
+
+async def test_reads_are_open_unless_a_read_token_is_set(served):
+    ctx, http, _ = served
+    for path in ("api/v1/groups", "api/v1/silences"):
+        assert (await http.get(path)).status == 200
+    ctx.read_token = SecretStr("reader")
+    for path in ("api/v1/groups", "api/v1/silences"):
+        assert (await http.get(path)).status == 401
+        assert (await http.get(path, headers={"Authorization": "Bearer reader"})).status == 200
+        assert (await http.get(path, headers=AUTH)).status == 200           # the write token also reads
+
+
+async def test_groups_show_silenced_and_inhibited_alerts_and_the_silence_list(served):
+    ctx, http, _ = served
+    resp = await http.post("api/v1/silences", headers=AUTH, json={
+        "matchers": ['instance="db-2"'], "duration": "2h", "createdBy": "bob", "comment": "disk swap"})
+    sid = (await resp.json())["data"]["silenceID"]
+    resp = await http.post("api/v2/alerts", headers=AUTH, json=[
+        {"labels": {"alertname": "DiskFull", "team": "db", "instance": "db-1"}, "annotations": {"summary": "s"},
+         "generatorURL": "http://prom/graph"},
+        {"labels": {"alertname": "DiskFull", "team": "db", "instance": "db-2"}}])
+    assert resp.status == 200
+    group = next(g for g in (await (await http.get("api/v1/groups")).json())["data"]["groups"] if g["receiver"] == "db")
+    assert set(group) >= {"id", "key", "labels", "receiver", "receivers", "escalation", "acknowledged", "muted", "alerts"}
+    assert group["receivers"] == ["db"] and group["escalation"] is None and group["acknowledged"] is None
+    by_instance = {a["labels"]["instance"]: a for a in group["alerts"]}
+    assert by_instance["db-2"]["silenced_by"] == [sid] and by_instance["db-1"]["silenced_by"] == []
+    assert by_instance["db-1"]["inhibited"] is False and by_instance["db-1"]["annotations"] == {"summary": "s"}
+    silences = (await (await http.get("api/v1/silences")).json())["data"]["silences"]
+    assert [(s["id"], s["createdBy"], s["comment"], s["status"]["state"]) for s in silences] == [(sid, "bob", "disk swap", "active")]

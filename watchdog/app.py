@@ -64,6 +64,7 @@ class Daemon:
         self._rules: Any = None
         self._dispatcher: Any = None
         self._remediator: Any = None
+        self._heartbeat: Any = None
         self._housekeeping: Any = None
         self._api: ApiServer | None = None
         self._token: SecretStr | None = None
@@ -107,6 +108,11 @@ class Daemon:
         return self._read_token
 
     @property
+    def channel_acks(self) -> Any:
+        """`channel_acks:` of the running config (secrets of the Slack / PagerDuty ack endpoints)."""
+        return self._loaded.config.channel_acks if self._loaded else None
+
+    @property
     def api_port(self) -> int | None:
         return self._api.port if self._api is not None else None
 
@@ -145,6 +151,7 @@ class Daemon:
                     tg.create_task(self._dispatcher.run(), name="notifications"),
                     tg.create_task(self._become_ready(), name="readiness"),
                     tg.create_task(self._watchdog_pings(), name="sd-watchdog"),
+                    tg.create_task(self._heartbeat.run(), name="heartbeat"),
                 ]
                 self._housekeeping.start()
                 await self._stop.wait()
@@ -216,6 +223,7 @@ class Daemon:
 
     def _build(self, loaded: LoadedConfig) -> None:
         from watchdog.alerting.dispatcher import Dispatcher
+        from watchdog.notify.heartbeat import Heartbeat
         from watchdog.housekeeping import Housekeeping, HousekeepingJob, retention_job
         from watchdog.probes.scheduler import ProbeScheduler
         from watchdog.promql.engine import Engine
@@ -236,6 +244,9 @@ class Daemon:
             external_url=config.api.external_url or "", external_labels=external_labels,
             escalation_policies=config.escalation_policies, **_damping(config),
         )
+        # Dead-man's switch (issue 6): config read at each step, so reloads apply.
+        self._heartbeat = Heartbeat(lambda: self._loaded.config.heartbeat if self._loaded else None,
+                                    self.rule_loop_healthy, clock=self.clock)
         self._remediator = Remediator(
             loaded.remediation_specs, store=self._store, engine=self._engine, clock=self.clock,
             notify_now=self._dispatcher.notify_now, external_labels=external_labels,
@@ -264,7 +275,8 @@ class Daemon:
         self._last_round_mono = self.clock.monotonic()
         for name, consumer in (("notifications", self._dispatcher), ("remediation", self._remediator)):
             try:
-                await consumer.on_alerts(alerts, t)
+                # The always-firing Watchdog alert (heartbeat.watchdog_alert) is for receivers only.
+                await consumer.on_alerts(self._heartbeat.with_watchdog_alert(alerts) if name == "notifications" else alerts, t)
             except Exception:
                 log.exception("%s failed to take the alerts of a rule round", name)
 

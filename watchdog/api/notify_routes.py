@@ -12,8 +12,8 @@
 Both acknowledge through the dispatcher (`acknowledge(group_id, by, comment)`), exactly
 as `POST /api/v1/groups/{id}/ack` does, and record `notification.acknowledged_remotely`.
 Without a configured secret the endpoint refuses everything (503): an unverified request
-never acks. Secrets come from the context (`slack_signing_secret`,
-`pagerduty_webhook_secret`) or from `WATCHDOG_SLACK_SIGNING_SECRET[_FILE]` /
+never acks. Secrets come from config.yaml's `channel_acks:` (`slack_signing_secret[_file]`,
+`pagerduty_webhook_secret[_file]`, `${VAR}` allowed) or from `WATCHDOG_SLACK_SIGNING_SECRET[_FILE]` /
 `WATCHDOG_PAGERDUTY_WEBHOOK_SECRET[_FILE]`; they are never logged or echoed.
 """
 
@@ -43,20 +43,34 @@ ACK_EVENTS = ("incident.acknowledged", "incident.resolved")
 ACK_ACTION_ID = "watchdog_ack"    # the Slack button's action_id (watchdog.notify.slack)
 
 
+def _read_secret_file(path: str, what: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip() or None
+    except OSError:
+        log.error("cannot read the %s file", what)
+        return None
+
+
 def _secret(ctx: Any, attr: str, env: str) -> str | None:
+    """From the context, then config.yaml's `channel_acks` (`attr` / `attr_file`), then the environment."""
     value = getattr(ctx, attr, None)
     if value is not None:
         getter = getattr(value, "get_secret_value", None)
         return getter() if getter else str(value)
+    acks = getattr(ctx, "channel_acks", None)
+    if acks is not None:
+        inline = getattr(acks, attr, None)
+        if inline is not None:
+            return inline.get_secret_value() or None
+        path = getattr(acks, attr + "_file", None)
+        if path:
+            return _read_secret_file(path, f"channel_acks.{attr}")
     if os.environ.get(env):
         return os.environ[env]
     path = os.environ.get(env + "_FILE")
     if path:
-        try:
-            with open(path, encoding="utf-8") as f:
-                return f.read().strip() or None
-        except OSError:
-            log.error("cannot read %s_FILE", env)
+        return _read_secret_file(path, env + "_FILE")
     return None
 
 

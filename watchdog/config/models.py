@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field
 
 from watchdog.alerting.config import AlertingConfig
 from watchdog.durations import Duration
+from watchdog.notify.settings import BreakerOptions, ChannelAcksConfig, HeartbeatConfig
 
 _STRICT = ConfigDict(extra="forbid", populate_by_name=True)
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -246,12 +247,13 @@ class RateLimit(BaseModel):
 
 
 class DeliveryOptions(BaseModel):
-    """Our extension, per receiver: `delivery: {RECEIVER: {fallback, retry_deadline, rate_limit}}`."""
+    """Our extension, per receiver: `delivery: {RECEIVER: {fallback, retry_deadline, rate_limit, breaker}}`."""
 
     model_config = _STRICT
     fallback: list[str] = []
     retry_deadline: Duration = 3600.0
     rate_limit: RateLimit | None = None
+    breaker: BreakerOptions | None = None  # consecutive failures that open it, and how long it stays open
 
 
 class PagerdutyChangeEvents(BaseModel):
@@ -309,6 +311,8 @@ class Config(BaseModel):
     delivery: dict[str, DeliveryOptions] = {}
     damping: DampingConfig = Field(default_factory=DampingConfig)
     change_events: ChangeEventsConfig = Field(default_factory=ChangeEventsConfig)
+    channel_acks: ChannelAcksConfig = Field(default_factory=ChannelAcksConfig)   # watchdog.notify.settings
+    heartbeat: HeartbeatConfig | None = None
 
     def datasource(self, name: str) -> DatasourceConfig | None:
         return next((d for d in self.datasources if d.name == name), None)

@@ -1,6 +1,6 @@
 """Per-receiver delivery policy: retry deadline, fallback receivers, rate limits, circuit breakers.
 
-Operators set them under `delivery: {RECEIVER: {fallback, retry_deadline, rate_limit}}`
+Operators set them under `delivery: {RECEIVER: {fallback, retry_deadline, rate_limit, breaker}}`
 (config.yaml, our extension). `attach_delivery_options(alerting, delivery)` hangs each
 receiver's options on its Receiver model, so they travel with the alerting config through
 the dispatcher's `update_config` (and reloads) to `build_integrations`, which gives every
@@ -40,10 +40,13 @@ def policy_from_options(options: Any) -> DeliveryPolicy:
     if options is None:
         return DeliveryPolicy()
     rate = getattr(options, "rate_limit", None)
+    breaker = getattr(options, "breaker", None)
     return DeliveryPolicy(
         fallback=tuple(getattr(options, "fallback", ()) or ()),
         retry_deadline=float(options.retry_deadline) if getattr(options, "retry_deadline", None) is not None else None,
         rate_limit=(int(rate.count), float(rate.per)) if rate is not None else None,
+        breaker_failures=int(breaker.failures) if breaker is not None else BREAKER_FAILURES,
+        breaker_reset=float(breaker.reset_after) if breaker is not None else BREAKER_RESET,
     )
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import glob
+import importlib
 import logging
 import math
 import os
@@ -274,11 +275,16 @@ def _same_samples(exp: list[tuple[dict, float]], got: list[tuple[dict, float]], 
 
 # -- the command -----------------------------------------------------------------
 
-MODES = ("rules",)
+# `watchdog test MODE ...`: mode -> "module:function"; the function takes the mode's own argv
+# (everything after MODE) and returns an exit status. A new mode is one line here.
+MODES: dict[str, str] = {
+    "rules": "watchdog.rules.unittest:rules_main",
+    "scenario": "watchdog.remediate.scenario:main_files",   # `test scenario FILE...` lives with the remediator
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("mode", metavar="MODE", help="what to test: rules (promtool's rule unit-test files)")
+    parser.add_argument("mode", metavar="MODE", help="rules (promtool's rule unit-test files) or scenario (scenario files)")
     # the mode's own options and files, parsed in main() so they may come in any order
     parser.add_argument("rest", nargs=argparse.REMAINDER, metavar="ARGS", help="FILE... and the mode's options (MODE --help)")
 
@@ -296,15 +302,18 @@ def _rules_parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.mode == "scenario":   # `test scenario FILE...` lives with the remediator
-        from watchdog.remediate.scenario import main_files
-
-        return main_files(args.rest)
-    if args.mode not in MODES:
+    target = MODES.get(args.mode)
+    if target is None:
         print(f"watchdog test: unknown mode {args.mode!r}; known: {', '.join(MODES)}", file=sys.stderr)
         return 2
+    module, _, function = target.partition(":")
+    return int(getattr(importlib.import_module(module), function)(list(args.rest)) or 0)
+
+
+def rules_main(argv: list[str]) -> int:
+    """`watchdog test rules [--run REGEX] [--ignore-unknown-fields] [--skip-unsupported] FILE...`."""
     try:
-        opts = _rules_parser().parse_intermixed_args(args.rest)
+        opts = _rules_parser().parse_intermixed_args(argv)
     except SystemExit as e:  # usage error (2) or --help (0)
         return int(e.code or 0)
     try:
@@ -347,4 +356,4 @@ def _run_and_print(path: str, options: Options) -> bool:
     return bool(outcome.errors)
 
 
-__all__ = ["Options", "Outcome", "add_arguments", "main", "run_file", "run_files"]
+__all__ = ["MODES", "Options", "Outcome", "add_arguments", "main", "rules_main", "run_file", "run_files"]

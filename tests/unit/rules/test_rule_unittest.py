@@ -149,3 +149,15 @@ def test_missing_alertname_and_bad_expected_labels(tmp_path):
     errors = run_file(path).errors
     assert errors[0] == "an item under alert_rule_test misses required attribute alertname at eval_time 1m (in TestGroup t)"
     assert errors[1].startswith('    expr: "vector(1)", time: 0s, err: labels "{a=": ')
+
+
+def test_test_command_modes(capsys, tmp_path):
+    from watchdog.cli import main
+
+    assert main(["test", "nosuchmode", "x.yml"]) == 2
+    assert "unknown mode 'nosuchmode'; known: rules, scenario" in capsys.readouterr().err
+    assert main(["test", "rules"]) == 2                     # FILE is required
+    assert main(["test", "rules", "--run", "(", "f.yml"]) == 2
+    path = _write(tmp_path, "groups: []\n", "tests: [{promql_expr_test: [{expr: vector(2), exp_samples: [{value: 2}]}]}]\n")
+    assert main(["test", "rules", path, "--run", ".*"]) == 0
+    assert capsys.readouterr().out == f"Unit Testing:  {path}\n  SUCCESS\n\n"

@@ -118,7 +118,7 @@ async def test_query_api_answers_as_prometheus(tmp_path):
     prom.start()
     api_runner = None
     try:
-        await prom.wait_for("count_over_time(temperature[1h]) >= 12", timeout=90)
+        await prom.wait_for("count_over_time(temperature[1h]) >= 9", timeout=90)
         async with aiohttp.ClientSession() as http:
             async def get(base: str, path: str, **params: str) -> tuple[int, dict]:
                 async with http.get(f"{base}{path}?{urllib.parse.urlencode(params)}") as resp:

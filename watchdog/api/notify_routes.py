@@ -29,6 +29,7 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
+from watchdog.api.auth import check_write
 from watchdog.api.context import CTX
 from watchdog.api.format import error, success
 from watchdog.model import Event
@@ -161,7 +162,51 @@ async def pagerduty_webhook(request: web.Request) -> web.Response:
     return success({"acknowledged": group is not None})
 
 
+def _receiver_config(ctx: Any, name: str) -> Any:
+    # The dispatcher's current alerting config: what the running daemon delivers with (reloads included).
+    alerting = getattr(_dispatcher(ctx), "_alerting", None)
+    finder = getattr(alerting, "receiver", None)
+    return finder(name) if finder is not None else None
+
+
+async def receiver_test(request: web.Request) -> web.Response:
+    """`POST /api/v1/receivers/{name}/test` (write token; body `{"resolve": bool}` optional): a fire drill.
+
+    Sends one `WatchdogFireDrill` notice (summary "TEST: ...") through every integration of the
+    receiver with the daemon's own receiver config and secrets, waits for the channels, and
+    answers what each said. Recorded on the timeline as `notification.test`.
+    """
+    ctx = request.app[CTX]
+    denied = check_write(request, ctx.token)
+    if denied is not None:
+        return denied
+    name = request.match_info["name"]
+    receiver = _receiver_config(ctx, name)
+    if receiver is None:
+        return error(404, "not_found", f"no receiver {name[:200]!r}")
+    resolve = False
+    if request.can_read_body:
+        try:
+            body = await request.json()
+        except ValueError:
+            return error(400, "bad_data", "expected a JSON body like {\"resolve\": true}")
+        if not isinstance(body, dict) or not isinstance(body.get("resolve", False), bool):
+            return error(400, "bad_data", "`resolve` must be true or false")
+        resolve = body.get("resolve", False)
+    from watchdog.notify.drill import run_drill
+
+    dispatcher = _dispatcher(ctx)
+    answers = await run_drill(receiver, clock=ctx.clock, external_url=getattr(dispatcher, "_external_url", "") or "",
+                              resolve=resolve)
+    try:
+        await ctx.store.append_event(Event(ctx.clock.now(), "notification.test", {"receiver": name, "answers": answers}))
+    except Exception:
+        log.warning("could not record a fire drill on the timeline")
+    return success({"receiver": name, "answers": answers})
+
+
 def register(app: web.Application, ctx: Any = None) -> None:
-    """Add the channel ack endpoints (they authenticate by signature, not by API token)."""
+    """Add the channel ack endpoints (they authenticate by signature, not by API token) and the fire drill."""
     app.router.add_post(SLACK_PATH, slack_actions)
     app.router.add_post(PAGERDUTY_PATH, pagerduty_webhook)
+    app.router.add_post("/api/v1/receivers/{name}/test", receiver_test)

@@ -1,87 +1,92 @@
-"""`watchdog notify test RECEIVER -c config.yaml`: a fire drill through the real notifiers.
+"""`watchdog notify test RECEIVER`: a fire drill through the real notifiers.
 
-Loads the config as the daemon does (secrets from `*_file` fields included), builds the
-receiver's integrations with the same registry, and sends each one clearly marked test
-notice (alertname `WatchdogFireDrill`, summary "TEST: ..."). Prints what every channel
-answered, one line each, and exits 0 when all accepted, 1 when one did not, 2 on usage
-errors (unknown receiver, invalid config). Secrets never appear in the output.
+By default it asks the running daemon (`POST /api/v1/receivers/{name}/test`, `--url` or
+`api.listen` of `-c FILE`, token from `--token-file` / `$WATCHDOG_TOKEN`), so the drill uses the
+daemon's loaded receivers and secrets. `--direct` loads `-c FILE` here instead (secrets from
+`*_file` fields included) and builds the notifiers with the same registry: for a daemon that is
+not running, or a config not deployed yet.
+
+Either way one clearly marked test notice (alertname `WatchdogFireDrill`, summary "TEST: ...")
+goes through every integration of the receiver, and what every channel answered is printed,
+one line each. Exit 0 when all accepted, 1 when one did not (or the daemon refused), 2 on usage
+errors (unknown receiver, invalid config, daemon unreachable). Secrets never appear in the output.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
+import json
 import sys
-import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
 
 from watchdog.clock import SYSTEM_CLOCK
-from watchdog.notify.base import Notice, NoticeAlert, NotifyError
 from watchdog.notify.delivery import attach_delivery_options
-from watchdog.notify.registry import build_integrations
+from watchdog.notify.drill import DRILL_ALERTNAME, drill_notice, format_answer, run_drill
 
-DRILL_ALERTNAME = "WatchdogFireDrill"
+__all__ = ["DRILL_ALERTNAME", "drill_notice", "add_arguments", "main"]
 
-
-def drill_notice(receiver: str, now: float, external_url: str = "") -> Notice:
-    labels = {"alertname": DRILL_ALERTNAME, "severity": "info", "receiver": receiver}
-    alert = NoticeAlert(
-        status="firing", labels=labels,
-        annotations={"summary": f"TEST: fire drill for receiver {receiver}; no action needed",
-                     "description": "Sent by `watchdog notify test`. If you read this, the channel works."},
-        starts_at=now, ends_at=None, generator_url="",
-        fingerprint=hashlib.sha256(f"drill:{receiver}".encode()).hexdigest()[:16],
-    )
-    return Notice.build(receiver=receiver, group_key=f"watchdog:fire-drill:{receiver}:{int(now)}",
-                        group_labels={"alertname": DRILL_ALERTNAME}, alerts=[alert], external_url=external_url,
-                        reason="fire drill (test notice)", created_at=now)
+API_TIMEOUT = 120.0    # a drill waits for every channel's answer (each bounded by its own timeout)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="notify_command", metavar="SUBCOMMAND")
     test = sub.add_parser("test", help="send a clearly marked test notice through every integration of RECEIVER")
     test.add_argument("receiver", metavar="RECEIVER")
-    test.add_argument("-c", "--config", default="config.yaml", metavar="FILE", help="config.yaml (default: ./config.yaml)")
+    test.add_argument("-c", "--config", default="config.yaml", metavar="FILE",
+                      help="config.yaml (api.listen for the daemon; the receivers with --direct)")
+    test.add_argument("--url", default=None, help="the daemon's API, e.g. http://127.0.0.1:9797")
+    test.add_argument("--token-file", default=None, help="file holding the API token (default: $WATCHDOG_TOKEN)")
+    test.add_argument("--direct", action="store_true", help="send from here with -c FILE's receivers, not through the daemon")
     test.add_argument("--resolve", action="store_true", help="also send the matching resolved notice")
 
 
-async def _drill(receiver_cfg: object, name: str, external_url: str, resolve: bool) -> int:
-    integrations = build_integrations(receiver_cfg, clock=SYSTEM_CLOCK)
-    if not integrations:
-        print(f"receiver {name}: no integrations configured (nothing to test)")
+def _print_answers(answers: list[dict[str, Any]], receiver: str) -> int:
+    if not answers:
+        print(f"receiver {receiver}: no integrations configured (nothing to test)")
         return 1
-    now = time.time()
-    notice = drill_notice(name, now, external_url)
-    failed = 0
-    for integ in integrations:
+    for answer in answers:
+        print(format_answer(answer))
+    return 0 if all(a.get("accepted") for a in answers) else 1
+
+
+def _through_daemon(args: argparse.Namespace) -> int:
+    # The other API clients' address and token rules (watchdog.alerting.cli), one longer timeout.
+    from watchdog.alerting.cli import ClientError, _base_url, _token
+
+    try:
+        token = _token(args)
+    except ClientError as e:
+        print(f"watchdog notify test: {e}", file=sys.stderr)
+        return e.code
+    base = _base_url(args)
+    path = f"/api/v1/receivers/{urllib.parse.quote(args.receiver, safe='')}/test"
+    headers = {"Accept": "application/json", "Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(base + path, data=json.dumps({"resolve": bool(args.resolve)}).encode(),
+                                     headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=API_TIMEOUT) as resp:
+            payload = json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as e:
         try:
-            started = time.monotonic()
-            await integ.notifier.send(notice)
-            if resolve:
-                alert = notice.alerts[0]
-                resolved = NoticeAlert("resolved", alert.labels, alert.annotations, alert.starts_at, time.time(), "", alert.fingerprint)
-                await integ.notifier.send(Notice.build(receiver=name, group_key=notice.group_key, group_labels=notice.group_labels,
-                                                       alerts=[resolved], external_url=external_url, reason=notice.reason))
-            print(f"{integ.key}: accepted ({(time.monotonic() - started) * 1000:.0f} ms)")
-        except NotifyError as e:
-            failed += 1
-            kind = "retryable" if type(e).__name__ == "RetryableError" else "permanent"
-            print(f"{integ.key}: FAILED ({kind}, {e.reason}): {e.message}")
-        except Exception as e:   # a configuration the notifier cannot use
-            failed += 1
-            print(f"{integ.key}: FAILED ({type(e).__name__})")
-        finally:
-            try:
-                await integ.notifier.close()
-            except Exception:
-                pass
-    return 1 if failed else 0
-
-
-def main(args: argparse.Namespace) -> int:
-    if getattr(args, "notify_command", None) != "test":
-        print("usage: watchdog notify test RECEIVER [-c FILE]", file=sys.stderr)
+            message = json.loads(e.read() or b"{}").get("error") or e.reason
+        except (ValueError, AttributeError):
+            message = e.reason
+        print(f"watchdog notify test: the daemon answered {e.code}: {message}", file=sys.stderr)
+        return 2 if e.code == 404 else 1
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        print(f"watchdog notify test: cannot reach the daemon at {base}: {getattr(e, 'reason', e)} "
+              "(use --direct -c FILE to send from here)", file=sys.stderr)
         return 2
+    return _print_answers(list((payload.get("data") or {}).get("answers") or []), args.receiver)
+
+
+def _direct(args: argparse.Namespace) -> int:
     from watchdog.config.errors import ConfigErrors
     from watchdog.config.loader import load_config
 
@@ -101,4 +106,14 @@ def main(args: argparse.Namespace) -> int:
         print(f"watchdog notify test: no receiver {args.receiver!r}" + (f" (known: {names})" if names else ""), file=sys.stderr)
         return 2
     attach_delivery_options(alerting, loaded.config.delivery)
-    return asyncio.run(_drill(receiver, args.receiver, loaded.config.api.external_url or "", args.resolve))
+    answers = asyncio.run(run_drill(receiver, clock=SYSTEM_CLOCK, external_url=loaded.config.api.external_url or "",
+                                    resolve=args.resolve))
+    return _print_answers(answers, args.receiver)
+
+
+def main(args: argparse.Namespace) -> int:
+    if getattr(args, "notify_command", None) != "test":
+        print("usage: watchdog notify test RECEIVER [--url URL] [--token-file FILE] [--direct -c FILE] [--resolve]",
+              file=sys.stderr)
+        return 2
+    return _direct(args) if args.direct else _through_daemon(args)

@@ -34,17 +34,17 @@ def _config(tmp_path, url: str) -> str:
 async def test_drill_reaches_the_channel_and_reports(tmp_path):
     async with SlackServer() as slack:
         cfg = _config(tmp_path, slack.webhook_url(SECRET_PATH))
-        code, out, err = await _run("notify", "test", "chat", "-c", cfg)
+        code, out, err = await _run("notify", "test", "chat", "--direct", "-c", cfg)
         assert code == 0, err
         assert out.startswith("chat/slack/0: accepted")
         (msg,) = slack.received
         assert "WatchdogFireDrill" in msg.body["text"] and "TEST: fire drill" in str(msg.body["attachments"])
         slack.fail_next(1, "invalid")
-        code, out, err = await _run("notify", "test", "chat", "-c", cfg)
+        code, out, err = await _run("notify", "test", "chat", "--direct", "-c", cfg)
         assert code == 1 and "chat/slack/0: FAILED (permanent, client_error)" in out
         assert "SECRET" not in out + err
 
 
 async def test_unknown_receiver_is_a_usage_error(tmp_path):
-    code, out, err = await _run("notify", "test", "nobody", "-c", _config(tmp_path, "http://127.0.0.1:1/x"))
+    code, out, err = await _run("notify", "test", "nobody", "--direct", "-c", _config(tmp_path, "http://127.0.0.1:1/x"))
     assert code == 2 and "no receiver 'nobody' (known: chat)" in err

@@ -149,10 +149,15 @@ class Dispatcher(DispatcherControls):
         self._integrations = integrations
         self._outbox.set_integrations({i.key: i for lst in integrations.values() for i in lst})
         for key, group in list(self._groups.items()):
-            for target in self._router(group.labels):
-                if target.route_key == group.route_key:
-                    self._groups[key] = dataclasses.replace(group, receiver=target.receiver, timing=target.timing)
-                    break
+            # By route key, not by matching the group labels: a child route's matchers need more than group_by.
+            node = tree.node(group.route_key) if router is None and self._custom_router is None else None
+            if node is not None:
+                self._groups[key] = dataclasses.replace(group, receiver=node.receiver, timing=node.timing)
+            else:
+                for target in self._router(group.labels):
+                    if target.route_key == group.route_key:
+                        self._groups[key] = dataclasses.replace(group, receiver=target.receiver, timing=target.timing)
+                        break
         self._wake.set()
 
     # -- intake ---------------------------------------------------------------
@@ -184,8 +189,12 @@ class Dispatcher(DispatcherControls):
             alert = self._with_external_labels(raw)
             if not is_firing(alert) and self._carried_resolved.get(alert.fingerprint) == alert.resolved_at:
                 continue  # already carried by a flush; rules keep reporting resolved alerts for a while
-            for target in self._router(alert.labels):
-                by_group.setdefault(self._group_for(target, alert.labels, t).key, []).append(alert)
+            keys = [self._group_for(target, alert.labels, t).key for target in self._router(alert.labels)]
+            # Groups that took this alert before a reload moved it elsewhere keep hearing of it, so their
+            # receivers learn its real resolution (and never a fake one from resolve_timeout).
+            keys += [k for k, g in self._groups.items() if alert.fingerprint in g.alerts and k not in keys]
+            for key in keys:
+                by_group.setdefault(key, []).append(alert)
         for key, batch in by_group.items():
             self._groups[key] = merge_alerts(self._groups[key], batch, t)
             status = "firing" if self._groups[key].firing() else "resolved"
@@ -387,7 +396,25 @@ class Dispatcher(DispatcherControls):
             return {a.fingerprint for a in firing}
         self._refresh_inhibitor()
         return {a.fingerprint for a in firing
-                if self._controls.silenced_by(a.labels, now) or self._inhibitor.inhibited(a.labels)}
+                if self._controls.silenced_by(a.labels, now) or self._inhibitor.inhibited(a.labels)
+                or not self._routed_here(group, a)}
+
+    def _routed_here(self, group: AlertGroup, alert: Alert) -> bool:
+        """False for an alert a reload routed away from this group: the group only waits for its resolution."""
+        return any(t.route_key == group.route_key for t in self._router(alert.labels))
+
+    async def _former_receivers(self, group: AlertGroup, current: Sequence[str]) -> list[str]:
+        """Receivers told of this group's firing that it no longer routes to (a reload changed the route)."""
+        out = []
+        for receiver, integrations in self._integrations.items():
+            if receiver in current:
+                continue
+            for integ in integrations:
+                last = await self._outbox.last_record(group.key, integ.key)
+                if last is not None and last.firing_fingerprints:
+                    out.append(receiver)
+                    break
+        return out
 
     async def _escalate(self, group: AlertGroup, any_visible: bool, all_resolved: bool, acked: bool, now: float) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(receivers, receivers to tell at once) for a group whose receiver is an escalation policy."""
@@ -434,13 +461,16 @@ class Dispatcher(DispatcherControls):
             return
         if escalation_only:
             receivers = newly
+        former = [] if escalation_only else await self._former_receivers(group, receivers)
         by_fp = {a.fingerprint: a for a in snapshot}
         dedup_key = dedup_key_for(group.key)
-        for receiver in receivers:
+        for receiver in (*receivers, *former):
+            # A former receiver hears no new firing alert and no repeat: only what it knows of resolving.
+            now_visible, now_held = (visible, held) if receiver not in former else ([], held | {a.fingerprint for a in visible})
             for integ in self._integrations.get(receiver, []):
                 last = await self._outbox.last_record(group.key, integ.key)
                 d = decide(
-                    last, fingerprints(visible), sorted(held), fingerprints(resolved),
+                    last, fingerprints(now_visible), sorted(now_held), fingerprints(resolved),
                     send_resolved=integ.send_resolved, repeat_interval=group.timing.repeat_interval, now=now,
                     repeat_allowed=not acked, force=force or receiver in newly,
                 )

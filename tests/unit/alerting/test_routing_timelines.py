@@ -278,3 +278,61 @@ async def test_is_muted_hook_for_the_remediator(store):
     d = Dispatcher(config(), store=store, clock=clock)
     await d.add_silence(['alertname="A"'], T0, T0 + 60, "me", "")
     assert d.is_muted(firing(alertname="A")) and not d.is_muted(firing(alertname="B"))
+
+
+async def test_inhibition_started_after_firing_still_lets_resolution_through(store):
+    clock = FakeClock(T0)
+    cfg = config(inhibit=[{"source_matchers": ['severity="critical"'], "target_matchers": ['severity="warning"'],
+                           "equal": ["cluster"]}], group_by=["alertname", "severity"])
+    d = Dispatcher(cfg, store=store, clock=clock)
+    run = Run(d, clock, store)
+    target = firing(alertname="Slow", severity="warning", cluster="eu", i="tgt")
+    run.current = [target]
+    await run.until(40)
+    assert await run.sent() == [(30, "oncall", "firing", ["tgt"])]
+    run.current = [target, firing(T0 + 50, alertname="Down", severity="critical", cluster="eu", i="src")]
+    await run.until(300)
+    assert d.is_inhibited(target.labels)
+    assert [s for s in await run.sent() if s[3] == ["tgt"]] == [(30, "oncall", "firing", ["tgt"])]   # held, no fake resolve
+    run.current = run.current[1:]                                          # the inhibited target resolves at t=310
+    await run.until(400)
+    assert (330, "oncall", "resolved", ["tgt"]) in await run.sent()
+
+
+async def test_resolution_reaches_the_old_receiver_after_a_reload_moved_the_route(store):
+    clock = FakeClock(T0)
+    before = config(routes=[{"matchers": ['team="db"'], "receiver": "db"}])
+    d = Dispatcher(before, store=store, clock=clock)
+    run = Run(d, clock, store)
+    run.current = [firing(alertname="A", team="db", i="1")]
+    await run.until(40)
+    assert await run.sent() == [(30, "db", "firing", ["1"])]
+    d.update_config(config(routes=[{"matchers": ['team="db"'], "receiver": "pager-1"}]))   # same route, new receiver
+    await run.until(100)
+    d.update_config(config())                                              # the db route is gone: root (oncall) now
+    await run.until(130)
+    run.current = []                                                       # resolves at t=130
+    await run.until(400)
+    sent = await run.sent()
+    # The reload re-pointed the group at pager-1 (told at its next flush); then the route went away and the
+    # alert joined the root group (oncall). Everyone told of the firing hears the resolution, once, after t=130.
+    assert [(r, s) for _, r, s, _ in sent if s == "firing"] == [("db", "firing"), ("pager-1", "firing"), ("oncall", "firing")]
+    resolved = sorted((r, i) for t, r, s, i in sent if s == "resolved")
+    assert resolved == [("db", ["1"]), ("oncall", ["1"]), ("pager-1", ["1"])]
+    assert all(t >= 130 for t, _, s, _ in sent if s == "resolved")        # never a fake resolution before the real one
+
+
+async def test_resolution_reaches_every_receiver_after_a_restart(store):
+    clock = FakeClock(T0)
+    run = Run(Dispatcher(config(receiver="db-oncall"), store=store, clock=clock, escalation_policies=[policy()]), clock, store)
+    run.current = [firing(alertname="A", i="1")]
+    await run.until(11 * 60)
+    assert [(r, s) for _, r, s, _ in await run.sent()] == [("pager-1", "firing"), ("pager-2", "firing")]
+    await run.d.close()
+    restarted = Run(Dispatcher(config(receiver="db-oncall"), store=store, clock=clock, escalation_policies=[policy()]),
+                    clock, store)
+    restarted.current = []
+    restarted._reported = {a.fingerprint: a for a in run.current}
+    await restarted.until(13 * 60)
+    resolved = sorted(r for _, r, s, _ in await restarted.sent() if s == "resolved")
+    assert resolved == ["pager-1", "pager-2"]

@@ -26,9 +26,11 @@ def extrapolated_rate(m: Matrix, ts: np.ndarray, vals: np.ndarray, is_counter: b
         resets = cur < prev
         if resets.any():
             result += float(prev[resets].sum())
-    duration_to_start = first_t - m.range_start
-    duration_to_end = m.range_end - last_t
-    sampled = last_t - first_t
+    # Prometheus subtracts integer milliseconds; float seconds near 1.7e9 carry ~1e-7 s of noise,
+    # which would show in the 8th digit of a rate
+    duration_to_start = _ms_diff(first_t, m.range_start)
+    duration_to_end = _ms_diff(m.range_end, last_t)
+    sampled = _ms_diff(last_t, first_t)
     avg_between = sampled / (n - 1)
     threshold = avg_between * 1.1
     if duration_to_start >= threshold:
@@ -45,6 +47,10 @@ def extrapolated_rate(m: Matrix, ts: np.ndarray, vals: np.ndarray, is_counter: b
     if is_rate:
         factor /= m.range
     return result * factor
+
+
+def _ms_diff(a: float, b: float) -> float:
+    return round((a - b) * 1000.0) / 1000.0
 
 
 def instant_rate(ts: np.ndarray, vals: np.ndarray, is_rate: bool) -> float | None:

@@ -13,6 +13,7 @@ from typing import Any, Mapping, Sequence
 from watchdog.alerting.grouping import AlertGroup, group_key, group_labels_for
 from watchdog.model import Labels
 from watchdog.notify.base import dedup_key_for
+from watchdog.notify.acks import enqueue_ack_notices
 
 
 class DispatcherControls:
@@ -85,6 +86,9 @@ class DispatcherControls:
         now = self._clock.now()
         await self._controls.acknowledge(group.key, by, comment, now, expires_at, self._group_info(group))
         await self._pause_escalation(group.key, now, paused=True)
+        # PagerDuty (issue 6): the channel's own incident is acknowledged too, so its escalation stops.
+        await enqueue_ack_notices(self._outbox, [i for r in self._group_receivers(group) for i in self._integrations.get(r, [])],
+                                  group.key, dict(group.labels), group.alerts.values(), self._external_url, now)
         self._wake.set()
         return next(g for g in self.groups() if g["key"] == group.key)
 

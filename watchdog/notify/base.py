@@ -145,6 +145,7 @@ class Notice:
         reason: str = "",
         created_at: float = 0.0,
         acknowledged: bool = False,
+        pinned_dedup_key: str = "",
     ) -> "Notice":
         status = "firing" if any(a.status == "firing" for a in alerts) else "resolved"
         return cls(
@@ -159,6 +160,7 @@ class Notice:
             common_labels=_common([a.labels for a in alerts]),
             common_annotations=_common([a.annotations for a in alerts]),
             acknowledged=acknowledged,
+            pinned_dedup_key=pinned_dedup_key,
         )
 
     @property

@@ -165,6 +165,11 @@ class Outbox:
             self._delivered[k] = await self._store.last_notification(*k)
         return self._delivered[k]
 
+    def has_pending(self, k: Key) -> bool:
+        """A notice for this (group, integration) is queued and not accepted yet."""
+        pending_id = self._pending.get(k)
+        return pending_id is not None and pending_id in self._outbox
+
     async def last_record(self, gkey: str, ikey: str) -> NotificationRecord | None:
         """What this integration last heard about the group: the queued notice if any, else the log."""
         pending_id = self._pending.get((gkey, ikey))
@@ -193,6 +198,10 @@ class Outbox:
         k = (notice.group_key, integ.key)
         old_id = self._pending.get(k)
         delivered = await self.last_delivered(k)
+        if not notice.pinned_dedup_key and delivered is not None and delivered.dedup_key and delivered.firing_fingerprints:
+            # The channel knows this group's incident by the key of the firing notice it accepted; keep
+            # using it (a reload or fallback may have changed how the key would be derived now).
+            notice = dataclasses.replace(notice, pinned_dedup_key=delivered.dedup_key)
         if old_id is not None and old_id in self._outbox and old_id not in self._inflight:
             old_notice = self._outbox[old_id].payload.get("notice", {})
             never_paged = delivered is None or not delivered.firing_fingerprints

@@ -14,6 +14,16 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 DRAIN_BOUND = 3.0
 
 
+def metric_sum(exposition: str, name: str, **labels: str) -> float:
+    """Sum of the samples named `name` whose labels include `labels`; fails when there is none."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    values = [s.value for family in text_string_to_metric_families(exposition) for s in family.samples
+              if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())]
+    assert values, f"no sample {name}{labels} in /metrics"
+    return sum(values)
+
+
 def _kinds(events, name="DemoServiceDown"):
     return [e["kind"] for e in events if e.get("labels", {}).get("alertname") == name or e["kind"].startswith("config.")]
 
@@ -66,6 +76,19 @@ async def test_break_page_remediate_verify_resolve(tmp_path, demo, webhook, star
     assert positions == sorted(positions), all_kinds
     assert all_kinds.index("remediation.succeeded") < all_kinds.index("remediation.verified"), all_kinds
     assert time.monotonic() - broke_at < 40
+
+    # /metrics counted the whole loop under watchdog_* names (a fresh process: these are this run's numbers).
+    metrics = daemon.get("/metrics")[1]
+    assert metric_sum(metrics, "watchdog_probe_total", type="http", result="failure") >= 1
+    assert metric_sum(metrics, "watchdog_probe_total", type="http", result="success") >= 1
+    assert metric_sum(metrics, "watchdog_probe_schedule_lag_seconds_count") >= 1
+    assert metric_sum(metrics, "watchdog_rule_evaluations_total") >= 1
+    assert metric_sum(metrics, "watchdog_notify_notifications_total") >= 2  # firing and resolved
+    assert metric_sum(metrics, "watchdog_remediation_runs_total") >= 1
+    assert metric_sum(metrics, "watchdog_remediation_duration_seconds_count") >= 1
+    assert metric_sum(metrics, "watchdog_tsdb_samples_appended_total") >= 1
+    assert "watchdog_state_pruned_rows_total" in metrics  # the retention job is wired
+    assert metric_sum(metrics, "watchdog_ready") == 1
 
     stop_at = time.monotonic()
     daemon.signal(signal.SIGTERM)

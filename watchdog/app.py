@@ -416,7 +416,8 @@ class Daemon:
         try:
             # The dispatcher builds its receivers first and raises without changing anything on error,
             # so it goes first; the other swaps cannot fail on a validated config.
-            self._dispatcher.update_config(_alerting_or_blackhole(new), escalation_policies=new.config.escalation_policies)
+            self._dispatcher.update_config(_alerting_or_blackhole(new), escalation_policies=new.config.escalation_policies,
+                                           **_damping(new.config))
         except Exception as exc:
             return await self._reload_failed(now, [f"{self.config_path}: alerting: {type(exc).__name__}: {exc}"])
         self._scheduler.update_targets(new.targets)

@@ -124,11 +124,12 @@ class Dispatcher(DispatcherControls):
         self.update_config(alerting, escalation_policies=escalation_policies)
 
     # -- configuration ------------------------------------------------------
-    def update_config(self, alerting: Any, router: Router | None = None, escalation_policies: Sequence[Any] | None = None) -> None:
+    def update_config(self, alerting: Any, router: Router | None = None, escalation_policies: Sequence[Any] | None = None,
+                      flapping: damping.FlapSettings | None = None, storm: damping.StormSettings | None = None) -> None:
         """Swap in a new alerting config. Builds everything first; raises without changing anything on error.
 
         Groups carry over by key; groups of a route that still exists take its new timing and receiver.
-        `escalation_policies` None keeps the current ones.
+        `escalation_policies`, `flapping` and `storm` None keep the current ones.
         """
         integrations = {r.name: build_integrations(r, clock=self._clock) for r in alerting.receivers}
         tree = RouteTree(alerting.route)
@@ -137,6 +138,10 @@ class Dispatcher(DispatcherControls):
         intervals = alerting.all_time_intervals() if hasattr(alerting, "all_time_intervals") else {}
         if escalation_policies is not None:
             self._policies = {p.name: p if isinstance(p, esc.Policy) else esc.Policy.from_config(p) for p in escalation_policies}
+        if flapping is not None:
+            self._flap_settings = flapping
+        if storm is not None:
+            self._storm_settings = storm
         self._tree = tree
         self._inhibitor = inhibitor
         self._inhibit_dirty = True
@@ -507,6 +512,11 @@ class Dispatcher(DispatcherControls):
     def _flapping(self, key: str) -> bool:
         flap = self._flap.get(key)
         return flap is not None and flap.flapping
+
+    @property
+    def damping_settings(self) -> tuple[damping.FlapSettings, damping.StormSettings]:
+        """The flapping and storm settings in force (config.yaml's `damping:` section)."""
+        return self._flap_settings, self._storm_settings
 
     def storms(self) -> list[dict[str, Any]]:
         """Recent alert storms (newest last), for the status API."""

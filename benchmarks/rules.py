@@ -39,7 +39,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from watchdog.clock import SystemClock  # noqa: E402
-from watchdog.model import Labels  # noqa: E402
 from watchdog.promql import Engine  # noqa: E402
 from watchdog.rules.loader import load_rule_files  # noqa: E402
 from watchdog.rules.manager import RuleManager  # noqa: E402

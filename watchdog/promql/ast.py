@@ -7,7 +7,7 @@ evaluation (rules every 10 s) cheap and lets nodes carry precomputed matchers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 

@@ -74,7 +74,7 @@ def evaluate(ev: "Evaluator", node: Binary, t: float):
     if lhs_scalar or rhs_scalar:
         return _vector_scalar(node, rhs if lhs_scalar else lhs, lhs if lhs_scalar else rhs, swapped=lhs_scalar)
     if not isinstance(lhs, Vector) or not isinstance(rhs, Vector):
-        raise PromQLError(f"binary expression must contain only scalar and instant vector types")
+        raise PromQLError("binary expression must contain only scalar and instant vector types")
     return _vector_vector(node, lhs, rhs)
 
 

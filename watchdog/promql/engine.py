@@ -7,7 +7,6 @@ evaluate their expression at each step.
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 

@@ -17,7 +17,7 @@ from watchdog.promql.aggregate import quantile
 from watchdog.promql.ast import Aggregate, Binary, Call, Expr, MatrixSelector, Subquery, Unary, VectorSelector
 from watchdog.promql.errors import PromQLError
 from watchdog.promql.histogram import histogram_fraction, histogram_quantile
-from watchdog.promql.values import Matrix, Vector, drop_name, format_float, labels_from_sorted
+from watchdog.promql.values import Matrix, Vector, drop_name, format_float
 from watchdog.tsdb.matchers import MatchOp, compile_anchored
 
 if TYPE_CHECKING:

@@ -186,8 +186,8 @@ def alerts_string(alerts: list[tuple[dict[str, str], dict[str, str]]]) -> str:
     if not alerts:
         return "[]"
     parts = []
-    for i, (labels, annotations) in enumerate(alerts):
-        one = "Labels:" + labels_string(labels) + "\nAnnotations:" + labels_string(annotations)
+    for i, (labels, annots) in enumerate(alerts):
+        one = "Labels:" + labels_string(labels) + "\nAnnotations:" + labels_string(annots)
         parts.append(f"{i}:" + indent_lines("\n" + one, "  "))
     return "[\n" + ",\n".join(parts) + "\n]"
 

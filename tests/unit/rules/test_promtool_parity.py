@@ -19,7 +19,7 @@ from watchdog.promql.template import TemplateError, render
 from watchdog.rules.loader import load_rule_files
 from watchdog.rules.model import AlertingRule
 
-from watchdog.testing.env import ROOT, require_service
+from watchdog.testing.env import ROOT
 
 TEMPLATES = [
     "{{ $value }}", "{{ $labels.instance }}", "[{{ $labels.nope }}]", "{{ $value | humanize }}", "{{ humanize1024 $value }}",

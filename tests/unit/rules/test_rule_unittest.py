@@ -9,7 +9,7 @@ import pytest
 
 from watchdog.model import is_stale
 from watchdog.rules.seriesdesc import SeriesDescError, UnsupportedSeries, parse_series_labels, parse_values
-from watchdog.rules.unittest import Options, run_file, run_files
+from watchdog.rules.unittest import run_file, run_files
 from watchdog.rules.unittest_format import float_e, go_duration, labels_string, model_duration
 
 

@@ -7,6 +7,10 @@ largest weighted likelihood (or their weighted mean), then squashed so that
 only strong evidence scores near 1, and one alarm per event is kept by a
 refractory period. Level shifts, spikes, slow drifts and new rhythms are
 different anomalies; each member covers some of them.
+
+Without `members` (params `{}`, the default a user gets) the ensemble is the
+NAB-tuned pair of `novelty` (pattern novelty + range break, calibrated, one
+alarm per event, vectorised across series): see watchdog/detect/novelty.py.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from watchdog.detect import registry
+from watchdog.detect import novelty, registry
 from watchdog.detect.calibrate import Likelihood, Refractory
 
 
@@ -46,16 +50,9 @@ class RefractoryParams(BaseModel):
     damping: float = Field(0.5, ge=0, le=1)
 
 
-def _default_members() -> list[Member]:
-    return [
-        Member(algorithm="ewma", params={"alpha": 0.02}),
-        Member(algorithm="knn", params={}),
-    ]
-
-
 class Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    members: list[Member] = Field(default_factory=_default_members, min_length=1)
+    members: list[Member] = Field(default_factory=list, description="empty: the built-in novelty pair (NAB-tuned)")
     combine: Literal["max", "mean"] = "max"
     calibration: Calibration = Field(default_factory=Calibration)
     refractory: RefractoryParams = Field(default_factory=RefractoryParams)
@@ -117,8 +114,15 @@ class Ensemble:
         self.n = int(s["n"])
 
 
-def create(p: Params) -> Ensemble:
+def create(p: Params) -> Ensemble | novelty.Novelty:
+    if not p.members:
+        return novelty.create(novelty.Params())
     return Ensemble(p)
 
 
-__all__ = ["Params", "Ensemble", "create"]
+def create_batch(p: Params, capacity: int = 64) -> novelty.NoveltyBatch | None:
+    """Vectorised across series for the default (member-less) ensemble only."""
+    return novelty.create_batch(novelty.Params(), capacity) if not p.members else None
+
+
+__all__ = ["Params", "Ensemble", "create", "create_batch"]

@@ -26,6 +26,7 @@ ALGORITHMS: dict[str, str] = {
     "forecast": "watchdog.detect.forecast",
     "ensemble": "watchdog.detect.ensemble",
     "knn": "watchdog.detect.knn",
+    "novelty": "watchdog.detect.novelty",
 }
 
 
@@ -38,9 +39,21 @@ def params_model(name: str) -> type[BaseModel]:
     return algorithm_module(name).Params
 
 
+def _validated(mod: ModuleType, params: BaseModel | dict[str, Any] | None) -> BaseModel:
+    return params if isinstance(params, BaseModel) else mod.Params.model_validate(params or {})
+
+
+def create_batch(name: str, params: BaseModel | dict[str, Any] | None = None, capacity: int = 64) -> Any | None:
+    """A model of many series updated in one vectorised call, when the algorithm has one (else None).
+
+    A batch model has `update(slots, x) -> scores`, `warm(slots)`, `grow(capacity)`, `reset(slot)`,
+    `state(slot)`, `load_state(slot, state)` and `capacity`."""
+    mod = algorithm_module(name)
+    factory = getattr(mod, "create_batch", None)
+    return factory(_validated(mod, params), capacity) if factory is not None else None
+
+
 def create(name: str, params: BaseModel | dict[str, Any] | None = None) -> Detector:
     """A fresh detector of algorithm `name`; `params` as a validated model or a plain dict."""
     mod = algorithm_module(name)
-    if not isinstance(params, BaseModel):
-        params = mod.Params.model_validate(params or {})
-    return mod.create(params)
+    return mod.create(_validated(mod, params))

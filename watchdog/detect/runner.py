@@ -8,6 +8,11 @@ A detector that throws is recorded in its health and the others keep running.
 Models persist in the Store under `detector:<name>:<fingerprint>` with an
 index under `detector:<name>:index`, and are reused after a restart when the
 spec is unchanged. Refits (IsolationForest) run in a worker thread.
+
+Algorithms with a batch model (`registry.create_batch`, e.g. the default
+ensemble) keep all of a detector's series in one vectorised model, one slot
+per series, and are updated in one call per step; each series' `detector`
+is then a `SlotModel` view on its slot (state, warm-up, persistence).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+import numpy as np
+
 from watchdog.clock import Clock
 from watchdog.detect import metrics
 from watchdog.detect.spec import DetectorSpec
@@ -27,6 +34,30 @@ from watchdog.model import METRIC_NAME, Labels, is_stale
 log = logging.getLogger(__name__)
 
 YIELD_EVERY = 200   # series updated between yields to the event loop
+
+
+class SlotModel:
+    """One series' view of a batch model: the Detector protocol on slot `slot`."""
+
+    __slots__ = ("batch", "slot", "_index")
+
+    def __init__(self, batch: Any, slot: int) -> None:
+        self.batch = batch
+        self.slot = slot
+        self._index = np.array([slot], dtype=np.int64)
+
+    @property
+    def warm(self) -> bool:
+        return bool(self.batch.warm(self._index)[0])
+
+    def update(self, t: float, x: float) -> float:
+        return float(self.batch.update(self._index, np.array([x], dtype=np.float64))[0])
+
+    def state(self) -> dict[str, Any]:
+        return self.batch.state(self.slot)
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.batch.load_state(self.slot, state)
 
 
 @dataclass
@@ -49,6 +80,21 @@ class DetectorState:
     last_error: str = ""
     last_eval: float | None = None
     next_due: float = 0.0
+    batch: Any = None                    # vectorised model of all series, when the algorithm has one
+    free_slots: list[int] = field(default_factory=list)
+    next_slot: int = 0
+
+    def __post_init__(self) -> None:
+        self.batch = self.spec.new_batch()
+
+    def take_slot(self) -> int:
+        if self.free_slots:
+            return self.free_slots.pop()
+        slot = self.next_slot
+        self.next_slot += 1
+        if slot >= self.batch.capacity:
+            self.batch.grow(max(2 * self.batch.capacity, slot + 1))
+        return slot
 
 
 class DetectorRunner:
@@ -106,6 +152,9 @@ class DetectorRunner:
         except Exception as e:  # a bad expression or engine failure is this detector's health
             self._fail(st, f"input evaluation failed: {e}")
             return
+        if st.batch is not None:
+            await self._evaluate_batch(st, t, samples)
+            return
         out: list[tuple[Labels, float]] = []
         errors = 0
         last_error = ""
@@ -138,9 +187,59 @@ class DetectorRunner:
                 out.append((base.merged(labels).merged({METRIC_NAME: metric}), value))
             if k % YIELD_EVERY == YIELD_EVERY - 1:
                 await asyncio.sleep(0)
+        self._finish(st, t, out, len(samples), errors, last_error)
+
+    async def _evaluate_batch(self, st: DetectorState, t: float, samples: Sequence[Any]) -> None:
+        """All of the detector's series in one vectorised update."""
+        spec = st.spec
+        models: list[SeriesModel] = []
+        values: list[float] = []
+        seen: set[Labels] = set()
+        errors = 0
+        last_error = ""
+        for sample in samples:
+            x = sample.value
+            if is_stale(x) or not math.isfinite(x):
+                continue
+            key = sample.labels.without(METRIC_NAME)
+            if key in seen:
+                continue   # two input series that differ only in __name__: one model, first one wins
+            seen.add(key)
+            m = st.models.get(key)
+            if m is None:
+                if len(st.models) >= self.max_series:
+                    errors += 1
+                    last_error = f"more than {self.max_series} series; extra series are not modelled"
+                    continue
+                m = self._new_model(st, key, t)
+            models.append(m)
+            values.append(x)
+        out: list[tuple[Labels, float]] = []
+        if models:
+            slots = np.fromiter((m.detector.slot for m in models), dtype=np.int64, count=len(models))
+            order = np.argsort(slots, kind="stable")
+            try:
+                scores = np.empty(len(models))
+                scores[order] = st.batch.update(slots[order], np.asarray(values, dtype=np.float64)[order])
+                warm = np.empty(len(models), dtype=bool)
+                warm[order] = st.batch.warm(slots[order])
+            except Exception as e:   # the whole batch failed: this detector's health, not the daemon's
+                self._fail(st, f"model update failed: {type(e).__name__}: {e}")
+                return
+            suffix = {**spec.labels, "detector": spec.name, METRIC_NAME: "anomaly_score"}
+            for m, score, ok in zip(models, scores.tolist(), warm.tolist()):
+                m.last_seen = t
+                if not ok or t - m.first_seen < spec.warmup:
+                    score = 0.0
+                m.score = score
+                out.append((m.labels.merged(suffix), score))
+        self._finish(st, t, out, len(samples), errors, last_error)
+
+    def _finish(self, st: DetectorState, t: float, out: list[tuple[Labels, float]], points: int, errors: int, last_error: str) -> None:
+        spec = st.spec
         self.series.append_batch(f"detector:{spec.name}", out, t)
         self._forget(st, t)
-        metrics.POINTS.labels(spec.name).inc(len(samples))
+        metrics.POINTS.labels(spec.name).inc(points)
         metrics.SERIES_MODELLED.labels(spec.name).set(len(st.models))
         st.last_eval = t
         if errors:
@@ -152,7 +251,7 @@ class DetectorRunner:
             metrics.HEALTHY.labels(spec.name).set(1)
 
     def _new_model(self, st: DetectorState, key: Labels, t: float) -> SeriesModel:
-        det = st.spec.new_detector()
+        det = SlotModel(st.batch, st.take_slot()) if st.batch is not None else st.spec.new_detector()
         if hasattr(det, "inline_refit"):
             det.inline_refit = False  # refits go to a worker thread (refit())
         first_seen = t
@@ -163,7 +262,10 @@ class DetectorRunner:
                 first_seen = float(blob.get("first_seen", t))
             except Exception as e:  # an unusable saved model: start fresh, say why
                 log.warning("detector %s: saved model for %r not restored: %s", st.spec.name, key, e)
-                det = st.spec.new_detector()
+                if isinstance(det, SlotModel):
+                    st.batch.reset(det.slot)
+                else:
+                    det = st.spec.new_detector()
         m = SeriesModel(key, det, first_seen, t)
         st.models[key] = m
         return m
@@ -171,7 +273,10 @@ class DetectorRunner:
     def _forget(self, st: DetectorState, t: float) -> None:
         gone = [k for k, m in st.models.items() if t - m.last_seen > self.forget_after]
         for k in gone:
-            del st.models[k]
+            det = st.models.pop(k).detector
+            if isinstance(det, SlotModel):
+                st.batch.reset(det.slot)
+                st.free_slots.append(det.slot)
 
     def _fail(self, st: DetectorState, message: str) -> None:
         if st.healthy or st.last_error != message:

@@ -104,6 +104,10 @@ class DetectorSpec:
     def new_detector(self):
         return registry.create(self.algorithm, self.params)
 
+    def new_batch(self, capacity: int = 64):
+        """A model vectorised across series, or None when the algorithm has none."""
+        return registry.create_batch(self.algorithm, self.params, capacity)
+
     def identity(self) -> tuple[str, str, str, str]:
         """What must stay equal for a persisted model to be reused after a reload."""
         return (self.name, self.input, self.algorithm, self.params.model_dump_json())

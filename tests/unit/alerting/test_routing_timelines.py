@@ -336,3 +336,39 @@ async def test_resolution_reaches_every_receiver_after_a_restart(store):
     await restarted.until(13 * 60)
     resolved = sorted(r for _, r, s, _ in await restarted.sent() if s == "resolved")
     assert resolved == ["pager-1", "pager-2"]
+
+
+async def test_resolution_ends_the_ack_and_a_new_firing_escalates_afresh(store):
+    clock = FakeClock(T0)
+    d = Dispatcher(config(receiver="db-oncall"), store=store, clock=clock, escalation_policies=[policy()])
+    run = Run(d, clock, store)
+    run.current = [firing(alertname="A", i="1")]
+    await run.until(40)
+    await d.acknowledge(d.groups()[0]["id"], "alice", "rebooting")
+    run.current = []
+    await run.until(200)
+    assert [(r, s) for _, r, s, _ in await run.sent()] == [("pager-1", "firing"), ("pager-1", "resolved")]
+    unacks = await store.events(kinds=["group.unacknowledged"])
+    assert [e.data["reason"] for e in unacks] == ["resolved"]
+    assert not d.is_acknowledged({"alertname": "A"})
+    run.current = [firing(T0 + 300, alertname="A", i="2")]                 # fires again: a new incident
+    await run.until(300 + 30 + 600 + 10)
+    assert [(r, s) for _, r, s, _ in await run.sent()][2:] == [("pager-1", "firing"), ("pager-2", "firing")]
+
+
+async def test_group_by_all_labels_and_time_intervals_are_not_inherited(store):
+    clock = FakeClock(T0)                                                  # 22:13 UTC
+    cfg = config(
+        group_by=["..."],
+        routes=[{"matchers": ['team="db"'], "receiver": "db", "mute_time_intervals": ["nights"],
+                 "routes": [{"matchers": ['severity="page"'], "receiver": "pager-1"}]}],
+        intervals=[{"name": "nights", "time_intervals": [{"times": [{"start_time": "22:00", "end_time": "24:00"}]}]}],
+    )
+    run = Run(Dispatcher(cfg, store=store, clock=clock), clock, store)
+    run.current = [firing(alertname="A", team="db", i="muted"), firing(alertname="A", team="db", severity="page", i="child"),
+                   firing(alertname="A", i="x"), firing(alertname="A", i="y")]
+    await run.until(40)
+    # The child route does not inherit its parent's mute_time_intervals (Alertmanager's rule); `...` makes one group
+    # per label set, so x and y are told apart.
+    assert sorted((r, i) for _, r, _, i in await run.sent()) == [("oncall", ["x"]), ("oncall", ["y"]), ("pager-1", ["child"])]
+    assert sorted(tuple(sorted(g["labels"])) for g in run.d.groups() if g["receiver"] == "oncall") == [("alertname", "i")] * 2

@@ -64,6 +64,7 @@ class Daemon:
         self._rules: Any = None
         self._dispatcher: Any = None
         self._remediator: Any = None
+        self._datasources: list[Any] = []
         self._heartbeat: Any = None
         self._housekeeping: Any = None
         self._api: ApiServer | None = None
@@ -256,6 +257,9 @@ class Daemon:
             loaded.rule_groups, engine=self._engine, series=self._series, store=self._store, clock=self.clock,
             on_alerts=self._on_alerts, external_labels=external_labels,
             default_interval=config.global_.evaluation_interval,
+            outage_tolerance=config.daemon.rules_outage_tolerance,
+            for_grace_period=config.daemon.rules_for_grace_period,
+            datasources=self._open_datasources(loaded),
         )
 
         async def prune_series(now: float) -> None:
@@ -355,7 +359,21 @@ class Daemon:
             with contextlib.suppress(Exception):
                 await persist()
 
+    def _open_datasources(self, loaded: LoadedConfig) -> dict[str, Any]:
+        """Rule file path -> remote Prometheus-compatible query client, for files bound to a datasource."""
+        from watchdog.rules.remote import PrometheusDatasource
+
+        by_name: dict[str, Any] = {}
+        for name in set(loaded.rule_file_datasources.values()):
+            cfg = loaded.config.datasource(name)
+            if cfg is not None:
+                by_name[name] = PrometheusDatasource.from_config(cfg)
+        self._datasources = list(by_name.values())
+        return {path: by_name[name] for path, name in loaded.rule_file_datasources.items() if name in by_name}
+
     async def _close_quietly(self) -> None:
+        await _close_datasources(self._datasources)
+        self._datasources = []
         for name, closer in (
             ("api", self._api.stop if self._api is not None else None),
             ("notifications", getattr(self._dispatcher, "close", None)),
@@ -423,7 +441,9 @@ class Daemon:
         self._scheduler.update_targets(new.targets)
         for gone in {t.name for t in old.targets} - {t.name for t in new.targets}:
             self._series.drop_source(gone, now)  # its series go stale now, not after the lookback
-        self._rules.update_groups(new.rule_groups)
+        old_datasources = self._datasources
+        self._rules.update_groups(new.rule_groups, datasources=self._open_datasources(new))
+        await _close_datasources(old_datasources)
         self._remediator.update_specs(new.remediation_specs)
         self._token, self._read_token = new.config.api.token, new.config.api.read_token
         for what, before, after in (("api.listen", old.config.api.listen, new.config.api.listen),
@@ -458,6 +478,14 @@ class Daemon:
             log.warning("could not record %s on the timeline: %s", kind, exc)
 
 
+async def _close_datasources(datasources: Sequence[Any]) -> None:
+    for ds in datasources:
+        try:
+            await ds.close()
+        except Exception as exc:
+            log.warning("closing datasource failed: %s", exc)
+
+
 def _damping(config: Any) -> dict[str, Any]:
     from watchdog.alerting.damping import FlapSettings, StormSettings
 
@@ -484,7 +512,8 @@ def _group_view(g: Any) -> RuleGroupView:
         name=get("name", ""), file=get("file", ""), interval=float(get("interval", 0.0) or 0.0),
         health=get("health", "unknown"), last_error=get("last_error", "") or "",
         last_duration=float(get("last_duration", 0.0) or 0.0), last_evaluation=get("last_evaluation", None),
-        rules=list(get("rules", ()) or ()),
+        rules=list(get("rules", ()) or ()), limit=int(get("limit", 0) or 0),
+        query_offset=float(get("query_offset", 0.0) or 0.0),
     )
 
 

@@ -44,6 +44,8 @@ class RuleGroupView:
     last_duration: float = 0.0      # seconds
     last_evaluation: float | None = None
     rules: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
+    limit: int = 0
+    query_offset: float = 0.0       # seconds
 
 
 class QueryEngine(Protocol):

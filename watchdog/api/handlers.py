@@ -83,6 +83,8 @@ async def rules(request: web.Request) -> web.Response:
             "name": g.name,
             "file": g.file,
             "interval": g.interval,
+            "limit": g.limit,
+            "queryOffset": g.query_offset,
             "health": g.health,
             "lastError": g.last_error,
             "evaluationTime": g.last_duration,

@@ -147,6 +147,11 @@ class DaemonConfig(BaseModel):
     model_config = _STRICT
     drain_timeout: Duration = 5.0          # SIGTERM: bound for finishing in-flight work
     resolved_retention: Duration = 900.0   # resolved alerts stay listed (API) this long
+    # after a restart, a pending alert keeps its `for` progress if the daemon was down at most this long
+    # (Prometheus's --rules.alert.for-outage-tolerance) ...
+    rules_outage_tolerance: Duration = 3600.0
+    # ... and never fires sooner than this after the restart (--rules.alert.for-grace-period)
+    rules_for_grace_period: Duration = 600.0
 
 
 class FlappingOptions(BaseModel):

@@ -94,7 +94,7 @@ async def test_rules(api):
     async with session.get("/api/v1/rules") as r:
         groups = (await r.json())["data"]["groups"]
     assert groups == [{
-        "name": "demo", "file": "rules/demo.rules.yml", "interval": 10.0, "health": "err", "lastError": "boom",
+        "name": "demo", "file": "rules/demo.rules.yml", "interval": 10.0, "limit": 0, "queryOffset": 0.0, "health": "err", "lastError": "boom",
         "evaluationTime": 0.002, "lastEvaluation": "2023-11-14T22:13:20Z", "rules": [{"name": "DemoServiceDown", "type": "alerting"}],
     }]
 

@@ -90,3 +90,49 @@ damping:
         assert ok, errors
         flap, storm = daemon.dispatcher.damping_settings
         assert (flap.enabled, storm.max_new_groups) == (False, 50)
+
+
+async def test_v2_alerts_go_through_routing_escalation_and_remediation(tmp_path):
+    """What an existing Prometheus sends to Alertmanager reaches our policy, our groups and a real remediation run."""
+    script = tmp_path / "fix.py"
+    script.write_text("import sys, pathlib\npathlib.Path(sys.argv[1]).write_text(sys.argv[2])\n")
+    marker = tmp_path / "fixed.txt"
+    (tmp_path / "fix.yml").write_text(f"""
+remediations:
+  - name: fix-disk
+    match: ['alertname="DiskFull"']
+    action:
+      type: command
+      argv: [{__import__('sys').executable}, {script}, {marker}, "{{{{ $labels.instance }}}}"]
+      timeout: 10s
+""")
+    config = write_config(tmp_path, """
+remediation_files: [fix.yml]
+escalation_policies:
+  - name: db-policy
+    levels:
+      - {after: 0s, receivers: [oncall]}
+      - {after: 1h, receivers: [lead]}
+""")
+    config.write_text(config.read_text().replace("receiver: oncall,", "receiver: db-policy,").replace(
+        "receivers: [{name: oncall, log_configs: [{}]}]",
+        "receivers: [{name: oncall, log_configs: [{}]}, {name: lead, log_configs: [{}]}]"))
+    async with running(config) as daemon:
+        base = f"http://127.0.0.1:{daemon.api_port}"
+        status, _ = await asyncio.to_thread(call, "POST", f"{base}/api/v2/alerts", [
+            {"labels": {"alertname": "DiskFull", "instance": "db-1"}, "annotations": {"summary": "disk"},
+             "startsAt": "2024-01-01T00:00:00Z", "endsAt": "2999-01-01T00:00:00Z", "generatorURL": "http://prom/graph?g0.expr=x"}])
+        assert status == 200
+        group: dict = {}
+        for _ in range(500):
+            _, body = await asyncio.to_thread(call, "GET", f"{base}/api/v1/groups")
+            group = next(iter(body["data"]["groups"]), {})
+            if marker.exists() and (group.get("escalation") or {}).get("level") == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert marker.read_text() == "db-1"                                  # remediated, label value as one argument
+        assert group["escalation"]["policy"] == "db-policy" and group["receivers"] == ["oncall"]
+        assert group["alerts"][0]["annotations"] == {"summary": "disk"}
+        _, body = await asyncio.to_thread(call, "GET", f"{base}/api/v1/events?limit=1000")
+        kinds = {e["kind"] for e in body["data"]["events"]}
+        assert {"notification.sent", "remediation.started"} <= kinds

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import subprocess
@@ -106,8 +107,20 @@ async def bench(args: argparse.Namespace, ports: list[int]) -> dict:
     ]
     clock = SystemClock()
     scheduler = ProbeScheduler(targets, clock=clock, sink=sink, default_interval=args.interval, lag_observer=on_lag)
+    gc_pauses: list[tuple[int, float, float]] = []  # (generation, wall s, CPU s) of each collection while measuring
+    gc_started: list[float] = []
+
+    def on_gc(phase: str, info: dict) -> None:
+        if phase == "start":
+            gc_started[:] = [time.perf_counter(), time.thread_time()]
+        elif gc_started and measuring:
+            gc_pauses.append((info["generation"], time.perf_counter() - gc_started[0], time.thread_time() - gc_started[1]))
+
+    gc.callbacks.append(on_gc)
     task = asyncio.create_task(scheduler.run())
     await asyncio.sleep(args.warmup)  # first round: connections open, caches fill
+    if args.gc_freeze:
+        gc.freeze()  # the objects of the warm-up (connections, per-target state) leave the collector's scans
     measuring = True
     cpu0, wall0 = time.process_time(), time.monotonic()
     await asyncio.sleep(args.duration)
@@ -116,6 +129,7 @@ async def bench(args: argparse.Namespace, ports: list[int]) -> dict:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await scheduler.close()
+    gc.callbacks.remove(on_gc)
     n = max(counts["probes"], 1)
     return {
         "targets": args.targets,
@@ -135,6 +149,12 @@ async def bench(args: argparse.Namespace, ports: list[int]) -> dict:
         "failures": counts["failures"],
         "failure_reasons": dict(sorted(reasons.items(), key=lambda kv: -kv[1])[:5]),
         "skipped": sum(s.skipped for s in scheduler.status()),
+        "gc_freeze": args.gc_freeze,
+        "gc_collections": len(gc_pauses),
+        "gc_max_pause_ms": round(max((d for _, d, _ in gc_pauses), default=0.0) * 1000, 2),
+        "gc_full_collections": sum(1 for g, _, _ in gc_pauses if g == 2),
+        "gc_full_max_pause_ms": round(max((d for g, d, _ in gc_pauses if g == 2), default=0.0) * 1000, 2),
+        "gc_full_max_cpu_ms": round(max((c for g, _, c in gc_pauses if g == 2), default=0.0) * 1000, 2),
     }
 
 
@@ -146,6 +166,7 @@ def main() -> int:
     p.add_argument("--warmup", type=float, default=None, help="seconds before measuring (default: 2 intervals)")
     p.add_argument("--fresh-connection", action="store_true", help="one connection per probe (blackbox_exporter's policy)")
     p.add_argument("--ports", type=int, default=4, help="ports the target server listens on")
+    p.add_argument("--gc-freeze", action="store_true", help="gc.freeze() after the warm-up (an experiment; the daemon does not)")
     p.add_argument("--uvloop", action="store_true", help="run on uvloop (optional dependency)")
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()

@@ -203,6 +203,16 @@ class SeriesLabels:
         return labels
 
 
+REASON_MAX_CHARS = 300
+
+
+def one_line_reason(text: str, limit: int = REASON_MAX_CHARS) -> str:
+    """A failure reason as one bounded line: reasons may quote what a target sent (aiohttp's parser
+    errors span several lines), and they go into one-line logs and the targets API."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
 def timeout_reason(seconds: float) -> str:
     from watchdog.durations import format_duration
 

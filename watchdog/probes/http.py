@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from watchdog.durations import Duration
 from watchdog.durations import format_duration
-from watchdog.probes.base import HttpUrlStr, ProbeResult, Regex, SeriesLabels, TargetBase, timeout_reason
+from watchdog.probes.base import HttpUrlStr, ProbeResult, Regex, SeriesLabels, TargetBase, one_line_reason, timeout_reason
 from watchdog.probes.jsonpath import MISSING, lookup, parse_json_path
 from watchdog.probes.tls import TlsConfig, build_ssl_context, cert_expiry
 
@@ -189,7 +189,7 @@ def describe_client_error(e: BaseException) -> str:
     if isinstance(e, aiohttp.ClientPayloadError):
         return "invalid response body"
     if isinstance(e, aiohttp.ClientResponseError):
-        return f"invalid response: {e.message}"
+        return one_line_reason(f"invalid response: {e.message}")
     if isinstance(e, aiohttp.InvalidURL):
         return "invalid URL"
     return f"request failed: {type(e).__name__}: {e}"

@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 
 from watchdog.clock import Clock
 from watchdog.probes import metrics
-from watchdog.probes.base import Probe, ProbeResult, TargetBase
+from watchdog.probes.base import Probe, ProbeResult, TargetBase, one_line_reason
 from watchdog.probes.registry import PROBES
 
 log = logging.getLogger(__name__)
@@ -266,9 +266,9 @@ class ProbeScheduler:
         entry.health = "up" if result.success else "down"
         entry.last_probe = t
         entry.last_duration = result.duration
-        entry.last_error = result.reason
+        entry.last_error = reason = one_line_reason(result.reason)  # any probe type: one bounded line
         if previous != entry.health:  # log on state change, not on every tick
-            log.info("target %s is %s%s", entry.target.name, entry.health, f": {result.reason}" if result.reason else "")
+            log.info("target %s is %s%s", entry.target.name, entry.health, f": {reason}" if reason else "")
         try:
             self.sink(entry.target.name, result, t)
         except Exception:

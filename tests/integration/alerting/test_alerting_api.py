@@ -214,3 +214,21 @@ async def test_groups_show_silenced_and_inhibited_alerts_and_the_silence_list(se
     assert by_instance["db-1"]["inhibited"] is False and by_instance["db-1"]["annotations"] == {"summary": "s"}
     silences = (await (await http.get("api/v1/silences")).json())["data"]["silences"]
     assert [(s["id"], s["createdBy"], s["comment"], s["status"]["state"]) for s in silences] == [(sid, "bob", "disk swap", "active")]
+
+
+async def test_cli_alerts_lists_the_daemons_alerts(served, monkeypatch, capsys):
+    from watchdog.model import Alert, AlertState, Labels
+
+    ctx, _, url = served
+    now = ctx.clock.now()
+    shown = [Alert(labels=Labels.of(alertname="DemoServiceDown", target="demo"), annotations={"summary": "demo is down"},
+                   state=AlertState.FIRING, active_at=now - 60, fired_at=now - 30),
+             Alert(labels=Labels.of(alertname="Quiet"), annotations={}, state=AlertState.INACTIVE, active_at=now)]
+    monkeypatch.setattr(ctx, "alerts", lambda: shown, raising=False)
+    code = await asyncio.to_thread(cli.main, ["alerts", "--url", url])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.splitlines()[0].split() == ["Alertname", "State", "Active", "Since", "Labels", "Summary"]
+    row = out.splitlines()[-1]
+    assert row.split()[:2] == ["DemoServiceDown", "firing"] and "target=demo" in row and "demo is down" in row
+    assert "Quiet" not in out                                                # inactive alerts are not listed

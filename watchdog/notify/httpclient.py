@@ -22,7 +22,7 @@ import aiohttp
 
 from watchdog.clock import Clock
 from watchdog.notify.base import PermanentError, RetryableError
-from watchdog.notify.webhook import ERROR_BODY_CHARS, RESPONSE_BODY_CAP, _TLS_VERSIONS, parse_retry_after, redact_url
+from watchdog.notify.webhook import ERROR_BODY_CHARS, RESPONSE_BODY_CAP, _TLS_VERSIONS, parse_retry_after, redact_url, scrub_answer
 
 log = logging.getLogger("watchdog.notify")
 
@@ -124,7 +124,7 @@ class JsonPoster:
         """Nothing for 2xx; otherwise the error the pipeline expects."""
         if 200 <= answer.status < 300:
             return
-        snippet = answer.body[:ERROR_BODY_CHARS].decode("utf-8", "replace").strip()
+        snippet = scrub_answer(answer.body[:ERROR_BODY_CHARS].decode("utf-8", "replace").strip(), url, self._auth)
         message = f"{what} {redact_url(url)} answered {answer.status}" + (f": {snippet}" if snippet else "")
         if answer.status == 429:
             raise RetryableError(message, parse_retry_after(answer.headers.get("Retry-After"), self._clock.now()), reason="rate_limited")

@@ -12,10 +12,11 @@ its shapes; they import nothing from the rest of the daemon.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from watchdog.durations import Duration
 
@@ -39,6 +40,20 @@ class BreakerOptions(BaseModel):
     _reset = field_validator("reset_after")(classmethod(lambda cls, v: _positive(v)))
 
 
+def _secret_file(value: str | None, info: ValidationInfo) -> str | None:
+    """Resolve against config.yaml's directory (the loader's `base_dir`) and check it can be read now.
+
+    The file is read again at every use, so a rotated secret is picked up without a reload.
+    """
+    if value is None:
+        return None
+    base_dir = (info.context or {}).get("base_dir") if info is not None else None
+    path = os.path.join(base_dir, value) if base_dir and not os.path.isabs(value) else value
+    if not os.access(path, os.R_OK):
+        raise ValueError(f"cannot read file {value!r}: {'No such file or directory' if not os.path.exists(path) else 'Permission denied'}")
+    return path
+
+
 def _one_of(inline: SecretStr | None, file: str | None, name: str) -> None:
     if inline is not None and file is not None:
         raise ValueError(f"at most one of {name} and {name}_file may be configured")
@@ -56,6 +71,11 @@ class ChannelAcksConfig(BaseModel):
     slack_signing_secret_file: str | None = None
     pagerduty_webhook_secret: SecretStr | None = None
     pagerduty_webhook_secret_file: str | None = None
+
+    @field_validator("slack_signing_secret_file", "pagerduty_webhook_secret_file")
+    @classmethod
+    def _files(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return _secret_file(value, info)
 
     @model_validator(mode="after")
     def _exclusive(self) -> "ChannelAcksConfig":
@@ -87,6 +107,11 @@ class HeartbeatConfig(BaseModel):
     @property
     def effective_timeout(self) -> float:
         return self.timeout if self.timeout is not None else min(10.0, self.interval)
+
+    @field_validator("url_file")
+    @classmethod
+    def _file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return _secret_file(value, info)
 
     @field_validator("url")
     @classmethod

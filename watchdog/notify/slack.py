@@ -31,9 +31,13 @@ from watchdog.clock import Clock
 from watchdog.notify import templates
 from watchdog.notify.base import Notice, PermanentError, RetryableError
 from watchdog.notify.httpclient import secret_text, ssl_context
-from watchdog.notify.webhook import parse_retry_after, redact_url
+from watchdog.notify.webhook import parse_retry_after, redact_url, scrub_answer
 
 log = logging.getLogger("watchdog.notify")
+# slack_sdk logs every request's URL and answer at DEBUG: for an incoming webhook the URL is the
+# secret. Its clients get this logger, which never passes DEBUG on, whatever the daemon's level.
+_sdk_log = logging.getLogger("watchdog.notify.slack_sdk")
+_sdk_log.setLevel(logging.INFO)
 
 DEFAULT_TIMEOUT = 10
 ACK_ACTION_ID = "watchdog_ack"
@@ -181,17 +185,19 @@ class SlackNotifier:
     async def _send_webhook(self, body: dict[str, Any]) -> None:
         assert self._webhook_url is not None
         if self._hook is None:
-            self._hook = AsyncWebhookClient(self._webhook_url, timeout=self._timeout, session=self._get_session(), retry_handlers=[])
+            self._hook = AsyncWebhookClient(self._webhook_url, timeout=self._timeout, session=self._get_session(), retry_handlers=[],
+                                            logger=_sdk_log)
         resp = await self._hook.send(text=body["text"], attachments=body["attachments"])
         answer = (resp.body or "").strip()
         if resp.status_code == 200 and answer in ("ok", ""):
             return
-        raise _classify(resp.status_code, answer, resp.headers, self._clock.now(), redact_url(self._webhook_url))
+        raise _classify(resp.status_code, scrub_answer(answer, self._webhook_url), resp.headers, self._clock.now(),
+                        redact_url(self._webhook_url))
 
     async def _send_bot(self, notice: Notice, body: dict[str, Any]) -> None:
         if self._web is None:
             self._web = AsyncWebClient(token=self._token, base_url=self._api_base(), timeout=self._timeout,
-                                       session=self._get_session(), retry_handlers=[])
+                                       session=self._get_session(), retry_handlers=[], logger=_sdk_log)
         channel = self._cfg.channel
         extra: dict[str, Any] = {}
         if getattr(self._cfg, "username", ""):
@@ -218,7 +224,8 @@ class SlackNotifier:
         except SlackApiError as e:
             r = e.response
             error = str(r.data.get("error", "") or "") if isinstance(r.data, dict) else ""
-            raise _classify(r.status_code, error, r.headers, self._clock.now(), "chat API") from None
+            raise _classify(r.status_code, scrub_answer(error, self._api_base(), self._token), r.headers, self._clock.now(),
+                            "chat API") from None
         if notice.status == "firing" and resp.get("ts"):
             await self._save_ts(notice, (str(resp.get("channel") or channel), str(resp["ts"])))
 

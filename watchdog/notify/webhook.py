@@ -47,6 +47,27 @@ def redact_url(url: str) -> str:
         return "<invalid url>"
 
 
+def scrub_answer(text: str, url: str, *secrets: str | None) -> str:
+    """A channel's answer with every secret-bearing part of `url` (and `secrets`) cut out.
+
+    Channels echo what they got ("no such hook /services/T/B/XXXX"), so an answer quoted in an
+    error could carry the URL's token back into our logs and timeline.
+    """
+    fragments: set[str] = {s for s in secrets if s}
+    try:
+        u = URL(url)
+        fragments.update(p for p in (u.raw_path, u.path, u.raw_query_string, u.query_string, u.user, u.password,
+                                     u.raw_user, u.raw_password) if p and p != "/")
+        fragments.update(seg for seg in u.raw_path.split("/") + u.path.split("/") if len(seg) >= 4)
+        for key, value in u.query.items():
+            fragments.update(x for x in (key, value) if len(x) >= 4)
+    except (ValueError, TypeError):
+        fragments.add(url)
+    for fragment in sorted(fragments, key=len, reverse=True):
+        text = text.replace(fragment, "<redacted>")
+    return text
+
+
 def _secret(value: Any) -> str | None:
     if value is None:
         return None
@@ -220,6 +241,11 @@ class WebhookNotifier:
             ctx.minimum_version = _TLS_VERSIONS[self._min_version]
         return ctx
 
+    def _known_secrets(self) -> tuple[str | None, ...]:
+        password = self._basic_auth[1] if self._basic_auth else None
+        creds = self._authorization[1] if self._authorization else None
+        return (password, creds)
+
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "User-Agent": "watchdog-daemon"}
         if self._basic_auth:
@@ -263,7 +289,7 @@ class WebhookNotifier:
             raise RetryableError(f"webhook {where}: {e.strerror or type(e).__name__}", reason="network") from None
         if 200 <= status < 300:
             return
-        snippet = answer[:ERROR_BODY_CHARS].decode("utf-8", "replace").strip()
+        snippet = scrub_answer(answer[:ERROR_BODY_CHARS].decode("utf-8", "replace").strip(), url, *self._known_secrets())
         message = f"webhook {where} answered {status}" + (f": {snippet}" if snippet else "")
         if status == 429:
             retry_after = parse_retry_after(retry_after_header, self._clock.now())

@@ -215,7 +215,8 @@ def test_watchdog_alert_off_leaves_alerts_alone():
 @pytest.mark.parametrize("data, message", [
     ({}, "set url (or url_file) to ping, and/or watchdog_alert: true"),
     ({"url": "ftp://x/y"}, "must be an absolute http:// or https:// URL"),
-    ({"url": "http://x/y", "url_file": "/f"}, "at most one of url and url_file"),
+    ({"url": "http://x/y", "url_file": __file__}, "at most one of url and url_file"),
+    ({"url_file": "/nonexistent/heartbeat-url"}, "cannot read file"),
     ({"url": "http://x/y", "interval": "5s", "timeout": "10s"}, "timeout must not be longer than interval"),
     ({"url": "http://x/y", "method": "PUT"}, "Input should be"),
 ])

@@ -178,20 +178,25 @@ class Dispatcher(DispatcherControls):
             self._created = [t for t in self._created if t > now - self._storm_settings.window] + [now]
         return group
 
-    async def on_alerts(self, alerts: Sequence[Alert], t: float) -> None:
+    async def on_alerts(self, alerts: Sequence[Alert], t: float, *, valid_until: Mapping[str, float] | None = None) -> None:
         """Take current alerts: firing and resolved ones (pending and inactive are ignored).
 
-        Called after every rule-evaluation round (and later by /api/v2/alerts).
+        Called after every rule-evaluation round and by POST /api/v2/alerts.
         The lists may be partial (one rule group at a time): an alert missing
         from a call is not resolved by it; a firing alert that nobody reports
-        for `global.resolve_timeout` is resolved (Alertmanager's rule).
+        for `global.resolve_timeout` is resolved (Alertmanager's rule), or at
+        the end its report announced: `valid_until` maps an alert's fingerprint
+        (as given) to its Alertmanager `endsAt`.
         """
         await self._ensure_loaded()
         by_group: dict[str, list[Alert]] = {}
+        ends: dict[str, float] = {}
         for raw in alerts:
             if raw.state not in (AlertState.FIRING, AlertState.RESOLVED):
                 continue
             alert = self._with_external_labels(raw)
+            if valid_until and raw.fingerprint in valid_until:
+                ends[alert.fingerprint] = valid_until[raw.fingerprint]
             if not is_firing(alert) and self._carried_resolved.get(alert.fingerprint) == alert.resolved_at:
                 continue  # already carried by a flush; rules keep reporting resolved alerts for a while
             keys = [self._group_for(target, alert.labels, t).key for target in self._router(alert.labels)]
@@ -201,7 +206,7 @@ class Dispatcher(DispatcherControls):
             for key in keys:
                 by_group.setdefault(key, []).append(alert)
         for key, batch in by_group.items():
-            self._groups[key] = merge_alerts(self._groups[key], batch, t)
+            self._groups[key] = merge_alerts(self._groups[key], batch, t, ends)
             status = "firing" if self._groups[key].firing() else "resolved"
             self._flap[key] = damping.observe_status(self._flap_settings, self._flap.get(key, damping.FlapState()), status, t)
         self._inhibit_dirty = True

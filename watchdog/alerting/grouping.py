@@ -96,6 +96,8 @@ class AlertGroup:
     next_flush_at: float
     has_flushed: bool = False
     last_seen: Mapping[str, float] = dataclasses.field(default_factory=dict)  # fingerprint -> last report
+    # fingerprint -> the report's own end (Alertmanager's endsAt from POST /api/v2/alerts), when it gave one
+    valid_until: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
     def firing(self) -> list[Alert]:
         return [a for a in self.alerts.values() if is_firing(a)]
@@ -122,22 +124,31 @@ def resolve_alert(alert: Alert, now: float) -> Alert:
     return dataclasses.replace(alert, state=AlertState.RESOLVED, resolved_at=now)
 
 
-def merge_alerts(group: AlertGroup, alerts: Iterable[Alert], now: float) -> AlertGroup:
+def merge_alerts(group: AlertGroup, alerts: Iterable[Alert], now: float,
+                 valid_until: Mapping[str, float] | None = None) -> AlertGroup:
     """Insert or update alerts (each report refreshes the alert's last-seen time).
 
+    `valid_until` (fingerprint -> time) is the end a report itself announced
+    (Alertmanager's `endsAt`): a firing alert not refreshed by then resolves
+    then, instead of `resolve_timeout` after its last report.
     A firing alert that has been active for longer than `group_wait` pulls the
     first flush forward to `now` (Alertmanager does the same).
     """
     merged = dict(group.alerts)
     seen = dict(group.last_seen)
+    until = dict(group.valid_until)
     next_flush = group.next_flush_at
     for alert in alerts:
         fp = alert.fingerprint
         merged[fp] = alert
         seen[fp] = now
+        if valid_until is not None and fp in valid_until:
+            until[fp] = valid_until[fp]
+        else:
+            until.pop(fp, None)
         if not group.has_flushed and is_firing(alert) and alert_start(alert) + group.timing.group_wait <= now:
             next_flush = min(next_flush, now)
-    return dataclasses.replace(group, alerts=merged, last_seen=seen, next_flush_at=next_flush)
+    return dataclasses.replace(group, alerts=merged, last_seen=seen, valid_until=until, next_flush_at=next_flush)
 
 
 def expire_unrefreshed(group: AlertGroup, now: float, resolve_timeout: float) -> AlertGroup:
@@ -146,13 +157,18 @@ def expire_unrefreshed(group: AlertGroup, now: float, resolve_timeout: float) ->
     The rule engine reports resolved alerts itself; this is the safety net for a
     source that stops reporting (a deleted rule, a Prometheus that went away).
     """
-    stale = [fp for fp, a in group.alerts.items()
-             if is_firing(a) and group.last_seen.get(fp, group.created_at) + resolve_timeout <= now]
+    def end(fp: str) -> float:
+        if fp in group.valid_until:
+            return group.valid_until[fp]
+        return group.last_seen.get(fp, group.created_at) + resolve_timeout
+
+    stale = [fp for fp, a in group.alerts.items() if is_firing(a) and end(fp) <= now]
     if not stale:
         return group
     merged = dict(group.alerts)
     for fp in stale:
-        merged[fp] = resolve_alert(merged[fp], now)
+        # Resolved at its announced end (Alertmanager's endsAt), not at the flush that noticed it.
+        merged[fp] = resolve_alert(merged[fp], min(now, group.valid_until.get(fp, now)))
     return dataclasses.replace(group, alerts=merged)
 
 
@@ -176,7 +192,8 @@ def drop_flushed_resolved(group: AlertGroup, flushed: Sequence[Alert]) -> AlertG
         if current is not None and current == alert:
             del merged[alert.fingerprint]
     seen = {fp: t for fp, t in group.last_seen.items() if fp in merged}
-    return dataclasses.replace(group, alerts=merged, last_seen=seen)
+    until = {fp: t for fp, t in group.valid_until.items() if fp in merged}
+    return dataclasses.replace(group, alerts=merged, last_seen=seen, valid_until=until)
 
 
 def fingerprints(alerts: Iterable[Alert]) -> tuple[str, ...]:

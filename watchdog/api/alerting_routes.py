@@ -186,11 +186,21 @@ async def delete_silence(request: web.Request, d: Any) -> web.Response:
 # -- Alertmanager's intake ---------------------------------------------------------------
 def alerts_from_v2(body: Any, now: float) -> list[Alert]:
     """Alertmanager API v2 `postableAlerts` -> Alerts (firing unless endsAt has passed). Raises BadParameter."""
+    return parse_v2_alerts(body, now)[0]
+
+
+def parse_v2_alerts(body: Any, now: float) -> tuple[list[Alert], dict[str, float]]:
+    """(alerts, fingerprint -> endsAt of the firing ones that gave one). Raises BadParameter.
+
+    As in Alertmanager, a firing alert with an `endsAt` resolves then unless it is
+    sent again (Prometheus re-sends with a later endsAt while the alert fires);
+    one without resolves `global.resolve_timeout` after it was last sent."""
     if not isinstance(body, list):
         raise BadParameter("body must be a JSON list of alerts")
     if len(body) > MAX_ALERTS_PER_POST:
         raise BadParameter(f"at most {MAX_ALERTS_PER_POST} alerts per request")
     out = []
+    ends_at: dict[str, float] = {}
     for i, raw in enumerate(body):
         if not isinstance(raw, dict):
             raise BadParameter(f"alerts[{i}]: must be an object")
@@ -209,12 +219,15 @@ def alerts_from_v2(body: Any, now: float) -> list[Alert]:
             raise BadParameter(f"alerts[{i}]: endsAt is before startsAt")
         resolved = ends is not None and ends <= now
         generator = raw.get("generatorURL") or ""
-        out.append(Alert(
+        alert = Alert(
             labels=Labels.of({str(k): v for k, v in labels.items()}), annotations={str(k): v for k, v in annotations.items()},
             state=AlertState.RESOLVED if resolved else AlertState.FIRING, active_at=starts, fired_at=starts,
             resolved_at=ends if resolved else None, generator="api", generator_url=str(generator)[:2048],
-        ))
-    return out
+        )
+        out.append(alert)
+        if ends is not None and not resolved:
+            ends_at[alert.fingerprint] = ends
+    return out, ends_at
 
 
 @_guard
@@ -224,8 +237,8 @@ async def post_alerts_v2(request: web.Request, d: Any) -> web.Response:
         return denied
     ctx = request.app[CTX]
     now = ctx.clock.now()
-    alerts = alerts_from_v2(await _json_body(request), now)
-    await d.on_alerts(alerts, now)
+    alerts, ends_at = parse_v2_alerts(await _json_body(request), now)
+    await d.on_alerts(alerts, now, valid_until=ends_at)
     remediator = getattr(ctx, "remediator", None)
     if remediator is not None:
         await remediator.on_alerts(alerts, now)

@@ -232,3 +232,29 @@ async def test_cli_alerts_lists_the_daemons_alerts(served, monkeypatch, capsys):
     row = out.splitlines()[-1]
     assert row.split()[:2] == ["DemoServiceDown", "firing"] and "target=demo" in row and "demo is down" in row
     assert "Quiet" not in out                                                # inactive alerts are not listed
+
+
+async def test_v2_alert_resolves_at_its_ends_at_unless_sent_again(served):
+    """Alertmanager's rule: a posted alert with endsAt resolves then unless re-sent (Prometheus re-sends while firing)."""
+    from watchdog.api.format import rfc3339
+
+    ctx, http, _ = served
+    t0 = ctx.clock.now()
+
+    def post(ends_in: float):
+        return http.post("api/v2/alerts", headers=AUTH, json=[
+            {"labels": {"alertname": "Lag", "instance": "a"}, "startsAt": rfc3339(t0), "endsAt": rfc3339(ctx.clock.now() + ends_in)}])
+
+    assert (await post(120)).status == 200
+    ctx.clock.advance(100)
+    assert (await post(120)).status == 200                                  # re-sent: now valid until t0+220
+    ctx.clock.advance(110)                                                  # t0+210: the first endsAt has passed
+    await ctx.dispatcher.process_due()
+    states = lambda: [a["state"] for g in ctx.dispatcher.groups() for a in g["alerts"]]  # noqa: E731
+    assert states() == ["firing"]
+    ctx.clock.advance(100)                                                  # t0+310: past the refreshed endsAt
+    assert states() == ["firing"]                                           # known at the group's next flush
+    ctx.clock.advance(200)                                                  # t0+510: group_interval (5m) after t0+210
+    await ctx.dispatcher.process_due()
+    events = await ctx.store.events(kinds=["notification.sent"])
+    assert [e.data["status"] for e in events] == ["firing", "resolved"]

@@ -91,3 +91,16 @@ def test_needs_update_matches_alertmanager_dedup():
     assert needs_update(rec(["a"]), [], ["a"], **{**kw, "send_resolved": False})  # all resolved: always
     assert not needs_update(rec([], ["a"]), [], ["a"], **kw)       # resolved already told
     assert needs_update(rec(["a"], sent_at=T0 - 3500), ["a"], [], **kw)  # repeat interval passed
+
+
+def test_announced_end_replaces_resolve_timeout_until_a_report_without_one():
+    a, b = firing(alertname="A", i="1"), firing(alertname="A", i="2")
+    g = merge_alerts(new_group(TARGET, Labels.of(alertname="A"), T0), [a, b], T0, {a.fingerprint: T0 + 60})
+    assert [x.labels.get("i") for x in expire_unrefreshed(g, T0 + 59, 300).resolved()] == []
+    g2 = expire_unrefreshed(g, T0 + 100, 300)
+    assert [(x.labels.get("i"), x.resolved_at) for x in g2.resolved()] == [("1", T0 + 60)]   # at its endsAt
+    g = merge_alerts(g, [a], T0 + 50, {a.fingerprint: T0 + 1000})          # re-sent with a later end
+    assert expire_unrefreshed(g, T0 + 999, 1e9).resolved() == []
+    g = merge_alerts(g, [a], T0 + 60)                                       # a report without an end: resolve_timeout again
+    assert expire_unrefreshed(g, T0 + 359, 300).firing()[0].labels.get("i") == "1"
+    assert sorted(x.labels.get("i") for x in expire_unrefreshed(g, T0 + 360, 300).resolved()) == ["1", "2"]

@@ -106,8 +106,12 @@ class NoveltyBatch:
             getattr(self, name)[slot] = 0
         self.lo[slot], self.hi[slot] = np.inf, -np.inf
 
+    @property
+    def warm_points(self) -> int:
+        return max(self.p.min_points, self.p.range_warmup)
+
     def warm(self, slots: np.ndarray) -> np.ndarray:
-        return self.n[slots] >= self.p.min_points
+        return self.n[slots] >= self.warm_points
 
     # -- the update ----------------------------------------------------------------
 
@@ -191,7 +195,8 @@ class NoveltyBatch:
         hold = np.maximum(p.quiet_points, (p.quiet_fraction * n).astype(np.int64))
         self.quiet[s] = np.where(quiet_now, quiet - 1, np.where(alarm, hold, 0))
         self.n[s] = n1
-        return np.where(quiet_now, 0.0, 1.0 - np.power(0.1, strength / p.level))
+        # silent until warm: the calibration of the first scored patterns is still settling
+        return np.where(quiet_now | (n1 < self.warm_points), 0.0, 1.0 - np.power(0.1, strength / p.level))
 
     # -- persistence -------------------------------------------------------------------
 
@@ -238,7 +243,7 @@ class Novelty:
 
     @property
     def warm(self) -> bool:
-        return bool(self.batch.n[0] >= self.batch.p.min_points)
+        return bool(self.batch.n[0] >= self.batch.warm_points)
 
     def update(self, t: float, x: float) -> float:
         return float(self.batch.update(self._SLOT, np.array([x]))[0])

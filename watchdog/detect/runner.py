@@ -197,7 +197,12 @@ class DetectorRunner:
         seen: set[Labels] = set()
         errors = 0
         last_error = ""
-        for sample in samples:
+        wanted = min(len(st.models) + len(samples), self.max_series)
+        if wanted > st.batch.capacity:
+            st.batch.grow(wanted)   # one allocation for a burst of new series, not one doubling after another
+        for k, sample in enumerate(samples):
+            if k % YIELD_EVERY == YIELD_EVERY - 1 and len(st.models) < wanted:
+                await asyncio.sleep(0)   # creating (restoring) many models at once must not stall the loop
             x = sample.value
             if is_stale(x) or not math.isfinite(x):
                 continue

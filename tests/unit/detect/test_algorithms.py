@@ -10,7 +10,7 @@ import pytest
 
 from watchdog.detect import registry
 
-FAST = ["robust_z", "ewma", "seasonal", "changepoint", "forecast", "ensemble", "knn"]
+FAST = ["robust_z", "ewma", "seasonal", "changepoint", "forecast", "ensemble", "knn", "novelty"]
 
 
 def noisy(n: int, seed: int = 3) -> list[tuple[float, float]]:
@@ -27,7 +27,7 @@ def test_warmup_is_silent_and_scores_in_range(algo):
     assert d.warm
 
 
-@pytest.mark.parametrize("algo", ["robust_z", "ewma", "knn", "ensemble", "forecast"])
+@pytest.mark.parametrize("algo", ["robust_z", "ewma", "knn", "ensemble", "forecast", "novelty"])
 def test_spike_scores_high(algo):
     d = registry.create(algo)
     pts = noisy(800)
@@ -98,6 +98,19 @@ def test_forecast_moving_away_is_infinite():
     for i in range(50):
         d.update(i * 60.0, 100.0 + i)
     assert d.time_to_threshold(0) == float("inf")
+
+
+def test_isolation_forest_compiled_scores_equal_scikit_learn():
+    pytest.importorskip("sklearn")
+    import numpy as np
+
+    from watchdog.detect.isoforest import CompiledForest, Params, fit_forest
+
+    rng = np.random.default_rng(1)
+    model = fit_forest(rng.normal(size=(400, 4)), Params(n_estimators=30))
+    compiled = CompiledForest(model)
+    probes = rng.normal(size=(100, 4)) * 3
+    assert [compiled.score(q) for q in probes] == pytest.approx(list(-model.score_samples(probes)), abs=1e-12)
 
 
 def test_isolation_forest_fits_and_scores_outlier():

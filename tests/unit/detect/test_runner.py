@@ -143,3 +143,71 @@ async def test_run_loop_on_fake_clock(tmp_path, fake_clock):
         task.cancel()
     st = runner.detectors["lat"]
     assert st.last_eval is not None and st.last_eval >= fake_clock.now() - 10
+
+
+BATCH_SPECS = """
+detectors:
+  - name: dflt
+    input: latency_seconds
+    algorithm: ensemble
+    params: {}
+    warmup: 10m
+"""
+
+
+async def test_default_detector_runs_vectorised_persists_and_reuses_slots(tmp_path, fake_clock):
+    from watchdog.detect.runner import SlotModel
+    from watchdog.state.sqlite import SqliteStore
+
+    store = SqliteStore(str(tmp_path / "w.db"), clock=fake_clock)
+    await store.open()
+    try:
+        series = SeriesStore()
+        s = specs(tmp_path, BATCH_SPECS)
+        runner = DetectorRunner(s, engine=Engine(series), series=series, store=store, clock=fake_clock, forget_after=3600)
+        st = runner.detectors["dflt"]
+        assert st.batch is not None
+        rng = random.Random(7)
+        for i in range(400):
+            t = fake_clock.now()
+            v = {"a": 0.1 + rng.gauss(0, 0.005), "b": 0.2 + rng.gauss(0, 0.005)}
+            if i == 390:
+                v["a"] = 3.0                       # far outside anything seen
+            feed(series, t, v)
+            await runner.step(t)
+            fake_clock.advance(60.0)
+        eng = Engine(series)
+        at_spike = fake_clock.now() - 60 * 10
+        assert score(series, at_spike, "a", "dflt") > 0.99
+        assert score(series, at_spike, "b", "dflt") < 0.9
+        ma = st.models[Labels.of(instance="a")]
+        assert isinstance(ma.detector, SlotModel) and ma.detector.state()["n"] == 400
+        status = {d["detector"]: d for d in runner.status()}["dflt"]
+        assert status["health"] == "ok" and all(x["warm"] for x in status["series"])
+
+        # restart: the saved slot state continues where it stopped
+        await runner.persist()
+        runner2 = DetectorRunner(s, engine=Engine(series), series=series, store=store, clock=fake_clock)
+        assert await runner2.restore() == 2
+        feed(series, fake_clock.now(), {"a": 0.1, "b": 0.2})
+        await runner2.step(fake_clock.now())
+        assert runner2.detectors["dflt"].models[Labels.of(instance="a")].detector.state()["n"] == 401
+
+        # a series gone for longer than forget_after frees its slot, and a new series reuses it, fresh
+        slot_b = st.models[Labels.of(instance="b")].detector.slot
+        for _ in range(70):   # b stays visible for the 5 min lookback, then is forgotten after an hour
+            t = fake_clock.now()
+            series.append(Labels.of(__name__="latency_seconds", instance="a"), 0.1, t)
+            await runner.step(t)
+            fake_clock.advance(60.0)
+        assert Labels.of(instance="b") not in st.models, st.models
+        assert slot_b in st.free_slots, (slot_b, st.free_slots, st.next_slot)
+        t = fake_clock.now()
+        series.append(Labels.of(__name__="latency_seconds", instance="c"), 0.1, t)
+        series.append(Labels.of(__name__="latency_seconds", instance="a"), 0.1, t)
+        await runner.step(t)
+        mc = st.models[Labels.of(instance="c")]
+        assert mc.detector.slot == slot_b and mc.detector.state()["n"] == 1
+        assert eng.vector('anomaly_score{detector="dflt", instance="c"}', t)[0].value == 0.0   # warming up
+    finally:
+        await store.close()

@@ -62,10 +62,22 @@ class _GroupState:
     next_eval: float | None = None
     last_evaluation: float | None = None
     last_duration: float = 0.0
+    in_flight: asyncio.Future | None = None   # a remote group's evaluation running as its own task
 
     @property
     def metric_label(self) -> str:
         return f"{self.group.file};{self.group.name}"   # Prometheus's rule_group label
+
+
+async def _cancel_in_flight(groups: Sequence[_GroupState]) -> None:
+    """Stop remote evaluations still waiting on their datasource (stop, or a reload rebinding them).
+
+    They are cancelled while awaiting the query, before they change any state."""
+    tasks = [gs.in_flight for gs in groups if gs.in_flight is not None and not gs.in_flight.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _stable_offset(key: str, interval: float) -> float:
@@ -117,6 +129,7 @@ class RuleManager:
         self._undeleted: set[tuple[str, str]] = set()
         self._unsent_events: list[Event] = []
         self._wake = asyncio.Event()
+        self._flush_lock = asyncio.Lock()    # remote groups' rounds flush concurrently with the local one
         # rule file path (RuleGroup.file) -> remote datasource (async `vector(expr, t)`, `name`)
         self._datasources: dict[str, Any] = dict(datasources or {})
         self.update_groups(groups)
@@ -130,6 +143,9 @@ class RuleManager:
         """
         if datasources is not None:
             self._datasources = dict(datasources)
+        for gs in self._groups:   # a remote evaluation in flight may be on a datasource about to close
+            if gs.in_flight is not None:
+                gs.in_flight.cancel()
         old_rules = {rs.rule.identity: rs for gs in self._groups for rs in gs.rules}
         old_groups = {gs.group.key: gs for gs in self._groups}
         new: list[_GroupState] = []
@@ -236,17 +252,29 @@ class RuleManager:
     # -- evaluation -------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Evaluate every group on its interval until cancelled."""
-        while True:
-            now = self.clock.now()
-            due = []
-            for gs in self._groups:
-                if gs.next_eval is None:
-                    gs.next_eval = _next_aligned(_stable_offset(gs.group.key, gs.interval), gs.interval, now)
-                if gs.next_eval <= now:
-                    due.append(gs)
-            if due or not self._groups:
-                await self._round(due, now)
+        """Evaluate every group on its interval until cancelled.
+
+        Groups on our engine run in turn within a round. A group bound to a remote
+        datasource runs as its own task (as Prometheus runs each group in its own
+        goroutine), so a datasource that hangs until its timeout delays only its own
+        groups; while its previous evaluation is still in flight a due group skips
+        the iteration (counted as missed).
+        """
+        try:
+            while True:
+                now = self.clock.now()
+                due = []
+                for gs in self._groups:
+                    if gs.next_eval is None:
+                        gs.next_eval = _next_aligned(_stable_offset(gs.group.key, gs.interval), gs.interval, now)
+                    if gs.next_eval <= now:
+                        due.append(gs)
+                local = [gs for gs in due if gs.group.file not in self._datasources]
+                for gs in due:
+                    if gs.group.file in self._datasources and (gs.in_flight is None or gs.in_flight.done()):
+                        gs.in_flight = asyncio.ensure_future(self._round([gs], now))
+                if local or not self._groups:
+                    await self._round(local, now)
                 for gs in due:
                     offset = _stable_offset(gs.group.key, gs.interval)
                     nxt = _next_aligned(offset, gs.interval, now)
@@ -254,9 +282,11 @@ class RuleManager:
                     if missed > 0:
                         metrics.GROUP_ITERATIONS_MISSED.labels(gs.metric_label).inc(missed)
                     gs.next_eval = nxt
-            nexts = [gs.next_eval for gs in self._groups if gs.next_eval is not None]
-            wait = (min(nexts) if nexts else now + self.default_interval) - self.clock.now()
-            await self._sleep_or_wake(max(wait, 0.0))
+                nexts = [gs.next_eval for gs in self._groups if gs.next_eval is not None]
+                wait = (min(nexts) if nexts else now + self.default_interval) - self.clock.now()
+                await self._sleep_or_wake(max(wait, 0.0))
+        finally:
+            await _cancel_in_flight(self._groups)
 
     async def _sleep_or_wake(self, seconds: float) -> None:
         self._wake.clear()
@@ -403,8 +433,20 @@ class RuleManager:
                 self._unsaved.pop(key, None)
                 self._undeleted.add(key)
 
+    async def persist(self) -> None:
+        """Write what a round cancelled mid-way (stop during a slow remote query) left unsaved.
+
+        The daemon calls this once the rule loop has stopped, so a transition already
+        visible in alerts() is on the timeline and in the store after a clean stop.
+        """
+        await self._flush()
+
     async def _flush(self) -> None:
         """Write pending state changes and events; what fails stays queued for the next round."""
+        async with self._flush_lock:
+            await self._flush_locked()
+
+    async def _flush_locked(self) -> None:
         if self._last_round is not None and self._last_round != self._last_round_saved:
             try:
                 await self.store.kv_set(LAST_ROUND_KEY, repr(self._last_round))

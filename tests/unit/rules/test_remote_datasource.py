@@ -109,3 +109,57 @@ async def test_manager_evaluates_bound_files_remotely_and_failures_become_health
     health = {r["name"]: (r["health"], r["lastError"]) for g in manager.health() for r in g["rules"]}
     assert health["Hangs"] == ("err", "datasource prom: query timed out after 0.3s")
     assert health["RemoteDown"] == ("ok", "") and health["LocalUp"] == ("ok", "")
+
+
+async def test_a_hanging_datasource_delays_only_its_own_groups(remote, fake_clock):
+    """run(): a remote group waits on its datasource in its own task; local groups keep their interval,
+    the remote group skips iterations while its query is in flight, and stopping cancels it cleanly."""
+    url, seen = remote
+    hanging = RuleGroup("h", "remote.rules.yml", 10.0, rules=(
+        AlertingRule(name="Hangs", expr="hang", file="remote.rules.yml", group="h", index=0),))
+    local = RuleGroup("l", "local.rules.yml", 10.0, rules=(
+        RecordingRule(record="local:one", expr="vector(1)", file="local.rules.yml", group="l", index=0),))
+    series = SeriesStore()
+    ds = PrometheusDatasource("prom", url, timeout=3600)   # real time: the query hangs for the whole test
+    manager = RuleManager([hanging, local], engine=Engine(series), series=series, store=MemoryStore(),
+                          clock=fake_clock, datasources={"remote.rules.yml": ds})
+    local_evaluations: list[float] = []
+    original = manager._evaluate_group
+
+    async def spy(gs, t):
+        if gs.group.name == "l":
+            local_evaluations.append(t)
+        await original(gs, t)
+
+    manager._evaluate_group = spy
+    task = asyncio.create_task(manager.run())
+    try:
+        await fake_clock.run_for(60, step=1.0)
+        for _ in range(50):           # let the loopback server see the request
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await ds.close()
+    assert len(local_evaluations) >= 5, local_evaluations
+    assert [s["form"]["query"] for s in seen] == ["hang"]   # one query in flight, not one per iteration
+    (gs_hanging,) = [gs for gs in manager._groups if gs.group.name == "h"]
+    assert gs_hanging.in_flight is not None and gs_hanging.in_flight.cancelled()
+    health = {r["name"]: r["health"] for g in manager.health() for r in g["rules"]}
+    assert health == {"Hangs": "unknown", "local:one": "ok"}
+
+
+async def test_persist_writes_what_a_cancelled_round_left(fake_clock):
+    """The daemon calls persist() after stopping the rule loop: queued events reach the store."""
+    store = MemoryStore()
+    series = SeriesStore()
+    group = RuleGroup("g", "g.yml", 10.0, rules=(AlertingRule(name="Up", expr="vector(1)", file="g.yml", group="g"),))
+    manager = RuleManager([group], engine=Engine(series), series=series, store=store, clock=fake_clock)
+    await manager._evaluate_group(manager._groups[0], T0)      # a round stopped before its flush
+    assert [e.kind for e in await store.events()] == []
+    await manager.persist()
+    assert [e.kind for e in await store.events()] == ["alert.firing"]
+    assert [r.state for r in await store.load_alerts()] == ["firing"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import contextlib
 import logging
 import signal
@@ -234,7 +235,9 @@ class Daemon:
 
         config = loaded.config
         external_labels = dict(config.global_.external_labels)
-        self._series = SeriesStore()
+        self._series = SeriesStore(
+            retention=config.storage.series_retention, max_samples_per_series=_samples_per_series(loaded),
+        )
         self._engine = Engine(self._series)
         self._scheduler = ProbeScheduler(
             loaded.targets, clock=self.clock, sink=self._sink,
@@ -252,6 +255,7 @@ class Daemon:
             loaded.remediation_specs, store=self._store, engine=self._engine, clock=self.clock,
             notify_now=self._dispatcher.notify_now, external_labels=external_labels,
             is_muted=self._dispatcher.is_muted, controls=self._dispatcher,
+            change_events=config.change_events,
         )
         self._rules = RuleManager(
             loaded.rule_groups, engine=self._engine, series=self._series, store=self._store, clock=self.clock,
@@ -476,6 +480,20 @@ class Daemon:
             await self._store.append_event(Event(now, kind, data))
         except Exception as exc:
             log.warning("could not record %s on the timeline: %s", kind, exc)
+
+
+def _samples_per_series(loaded: LoadedConfig) -> int:
+    """Ring-buffer size that holds `storage.series_retention` at the shortest configured interval.
+
+    Bounded (1,024..43,200 samples, i.e. at most ~700 KB per series) so one 100 ms target cannot
+    make every series huge; `storage.max_samples_per_series` overrides it.
+    """
+    storage = loaded.config.storage
+    if storage.max_samples_per_series:
+        return storage.max_samples_per_series
+    intervals = [t.interval for t in loaded.targets if t.interval] + [loaded.config.global_.evaluation_interval]
+    shortest = max(0.1, min(intervals))
+    return int(min(43_200, max(1_024, math.ceil(storage.series_retention / shortest) + 1)))
 
 
 async def _close_datasources(datasources: Sequence[Any]) -> None:

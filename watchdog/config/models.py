@@ -87,6 +87,10 @@ class StorageConfig(BaseModel):
     path: str = "./data/watchdog.db"       # resolved against config.yaml's directory by the loader
     retention: Duration = 30 * 86400.0
     url: SecretStr | None = None           # PostgreSQL, once that backend exists
+    # the in-memory series store (what rules, detectors and the query API read)
+    series_retention: Duration = 6 * 3600.0
+    # per-series ring-buffer cap; 0 derives it from series_retention and the shortest interval
+    max_samples_per_series: int = Field(0, ge=0)
 
     @field_validator("url")
     @classmethod

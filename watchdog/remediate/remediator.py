@@ -606,6 +606,8 @@ class Remediator:
             log.exception("could not update remediation run %s", run.id)
 
     async def _event(self, kind: str, data: dict[str, Any], t: float | None = None) -> None:
+        # every step of a run is a state change: one log line each (the timeline has the details)
+        log.info("%s %s%s", kind, data.get("remediation", ""), _log_detail(data))
         await self._store.append_event(Event(time=self._clock.now() if t is None else t, kind=kind, data=data))
 
     async def _notify(self, alert: Alert, reason: str, output: str) -> None:
@@ -619,3 +621,16 @@ class Remediator:
             await self._notify_now([dataclasses.replace(alert, annotations=annotations)], reason)
         except Exception:
             log.exception("immediate notice for %s failed", alert.name)
+
+
+def _log_detail(data: dict[str, Any]) -> str:
+    """Short, secret-free summary of an event for the log: alertname, run id, exit code, reason."""
+    parts = []
+    labels = data.get("labels")
+    if isinstance(labels, dict) and labels.get("alertname"):
+        parts.append(f"alert={labels['alertname']}")
+    for key in ("run_id", "exit_code", "reason", "note"):
+        value = data.get(key)
+        if value not in (None, ""):
+            parts.append(f"{key}={str(value).splitlines()[0][:200] if str(value) else value}")
+    return (" " + " ".join(parts)) if parts else ""

@@ -9,7 +9,10 @@
   acknowledge the group whose dedup key is the incident key, so escalation stops
   instead of paging someone else.
 
-Both acknowledge through the dispatcher (`acknowledge(group_id, by, comment)`), exactly
+- `POST /api/v1/receivers/{name}/test` (write token): a fire drill through the receiver's real
+  notifiers; answers what each channel said (watchdog.notify.drill).
+
+The two ack endpoints acknowledge through the dispatcher (`acknowledge(group_id, by, comment)`), exactly
 as `POST /api/v1/groups/{id}/ack` does, and record `notification.acknowledged_remotely`.
 Without a configured secret the endpoint refuses everything (503): an unverified request
 never acks. Secrets come from config.yaml's `channel_acks:` (`slack_signing_secret[_file]`,

@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from watchdog.promql.values import Matrix
+from watchdog.promql.aggregate import neumaier_sum
 
 
 class Packed:
@@ -124,6 +125,6 @@ def over_time(name: str, p: Packed) -> np.ndarray | None:
         bound = np.add.reduceat(np.abs(p.vals), p.starts) * p.lens * 2.3e-16
         for i in np.nonzero(bound > np.abs(sums) * 1e-12)[0].tolist():
             s, n = int(p.starts[i]), int(p.lens[i])
-            sums[i] = math.fsum(p.vals[s : s + n].tolist())
+            sums[i] = neumaier_sum(p.vals[s : s + n].tolist())
         return sums if name == "sum_over_time" else sums / p.lens
     return None

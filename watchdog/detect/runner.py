@@ -296,7 +296,14 @@ class DetectorRunner:
             now = self.clock.now()
             due = [n for n, st in self.detectors.items() if st.next_due <= now]
             if due:
-                await self.step(now, due)
+                try:
+                    await self.step(now, due)
+                except Exception as e:   # a bug in one step must not end the daemon's task group
+                    log.exception("detector step failed")
+                    for n in due:
+                        st = self.detectors.get(n)
+                        if st is not None:
+                            self._fail(st, f"step failed: {type(e).__name__}: {e}")
                 for n in due:
                     st = self.detectors.get(n)
                     if st is not None:

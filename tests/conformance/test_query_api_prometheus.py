@@ -13,6 +13,7 @@ start. Skips when the binary is missing, unless WATCHDOG_REQUIRE_SERVICES=1.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 import math
 import shutil
 import urllib.parse
@@ -178,11 +179,25 @@ async def test_query_api_answers_as_prometheus(tmp_path):
                 shape = lambda r: (r[0], r[1]["status"], r[1].get("errorType"), sorted(r[1]))  # noqa: E731
                 if shape(a) != shape(b):
                     mismatches.append((expr, a, b))
-            for params in ({"query": "up", "time": "x"}, {"query": ""}, {"query": "up", "start": "1", "end": "0", "step": "1"}):
-                path = "/api/v1/query_range" if "step" in params else "/api/v1/query"
+            rfc = lambda x: datetime.fromtimestamp(x, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")  # noqa: E731
+            for params in (
+                {"query": "up", "time": "x"}, {"query": ""}, {"query": "up", "start": "1", "end": "0", "step": "1"},
+                # parameter forms: RFC 3339 times, durations for step and timeout, the 11,000-point bound
+                {"query": "up", "time": rfc(last - 0.5)},
+                {"query": "temperature", "start": rfc(last - 8.5), "end": t, "step": "2s"},
+                {"query": "temperature", "start": f"{last - 8.5:.3f}", "end": rfc(last - 0.5), "step": "1.5"},
+                {"query": "up", "time": t, "timeout": "5s"},   # (an invalid timeout is not refused yet: watchdog/api/query.py)
+                {"query": "up", "start": "0", "end": "100000", "step": "1"},
+                {"query": "up", "start": "0", "end": "10", "step": "0"},
+                {"query": "up", "start": "0", "end": "10", "step": "-1s"},
+                {"query": "up", "start": "0", "end": "10"},
+            ):
+                path = "/api/v1/query_range" if "start" in params else "/api/v1/query"
                 a = await get(prom.url, path, **params)
                 b = await get(ours, path, **params)
                 if (a[0], a[1]["status"], a[1].get("errorType")) != (b[0], b[1]["status"], b[1].get("errorType")):
+                    mismatches.append((params, a, b))
+                elif a[0] == 200 and _normalise(a[1]) != _normalise(b[1]):
                     mismatches.append((params, a, b))
             assert mismatches == [], json.dumps(mismatches)[:3000]
             assert len(answered) == len(INSTANT) - 1   # every expression but `nope` has a result to compare

@@ -34,7 +34,7 @@ class DetectorSpecModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     input: str
-    algorithm: str
+    algorithm: str = "ensemble"           # without algorithm and params: the default detector (NAB-tuned)
     params: dict[str, Any] = Field(default_factory=dict)
     warmup: Duration = 0.0
     labels: dict[str, str] = Field(default_factory=dict)

@@ -73,3 +73,14 @@ def test_shipped_detector_files_are_valid(root_dir):
     assert paths
     specs, errors = load_detector_files(paths)
     assert errors == [] and len(specs) >= 1
+
+
+def test_spec_without_algorithm_gets_the_default_detector(tmp_path):
+    from watchdog.detect.novelty import Novelty
+
+    p = tmp_path / "d.yml"
+    p.write_text("detectors:\n  - {name: plain, input: up}\n")
+    specs, errors = load_detector_files([str(p)])
+    assert errors == []
+    assert specs[0].algorithm == "ensemble" and isinstance(specs[0].new_detector(), Novelty)
+    assert specs[0].new_batch() is not None

@@ -26,6 +26,7 @@ from watchdog.promql.errors import PromQLError
 from watchdog.rules import metrics
 from watchdog.rules.lifecycle import RESOLVED_RETENTION, AlertInstance, Render, StepResult, Transition, step
 from watchdog.rules.model import AlertingRule, RecordingRule, Rule, RuleGroup
+from watchdog.rules.readers import ReaderIndex
 from watchdog.rules.remote import RemoteQueryError
 from watchdog.rules.restore import restored_active_at
 from watchdog.rules.views import forget_metrics, rule_label as _rule_label, rule_view as _rule_view
@@ -39,6 +40,9 @@ _TEMPLATE_PREFIX = "template: "
 DEFAULT_OUTAGE_TOLERANCE = 3600.0
 DEFAULT_FOR_GRACE_PERIOD = 600.0
 LAST_ROUND_KEY = "rules.last_evaluation"   # Store kv: when the last round ran (the "down at" of a restart)
+# A group that reads a series a probe just wrote is evaluated at once (between its grid evaluations),
+# at most once per this many seconds per group: bounds the extra cost when many targets feed one group.
+DEFAULT_EARLY_EVALUATION_GAP = 0.25
 
 
 @dataclass
@@ -63,6 +67,7 @@ class _GroupState:
     last_evaluation: float | None = None
     last_duration: float = 0.0
     in_flight: asyncio.Future | None = None   # a remote group's evaluation running as its own task
+    last_early: float | None = None           # last evaluation triggered by fresh samples (rate limit)
 
     @property
     def metric_label(self) -> str:
@@ -106,6 +111,7 @@ class RuleManager:
         outage_tolerance: float = DEFAULT_OUTAGE_TOLERANCE,
         for_grace_period: float = DEFAULT_FOR_GRACE_PERIOD,
         datasources: Mapping[str, Any] | None = None,
+        early_evaluation_gap: float = DEFAULT_EARLY_EVALUATION_GAP,
     ) -> None:
         self.engine = engine
         self.series = series
@@ -132,6 +138,10 @@ class RuleManager:
         self._flush_lock = asyncio.Lock()    # remote groups' rounds flush concurrently with the local one
         # rule file path (RuleGroup.file) -> remote datasource (async `vector(expr, t)`, `name`)
         self._datasources: dict[str, Any] = dict(datasources or {})
+        # fresh samples -> early evaluation of the local groups that read them (None: off)
+        self.early_evaluation_gap = early_evaluation_gap
+        self._readers: ReaderIndex | None = None
+        self._dirty: set[str] = set()     # group keys with samples newer than their last evaluation
         self.update_groups(groups)
 
     # -- configuration ------------------------------------------------------------
@@ -174,7 +184,40 @@ class RuleManager:
         forget_metrics([(gs.metric_label, [rs.rule for rs in gs.rules]) for gs in self._groups],
                        [(gs.metric_label, [rs.rule for rs in gs.rules]) for gs in new])
         self._groups = new
+        self._readers = ReaderIndex(
+            [(gs.group.key, [rs.rule.expr for rs in gs.rules]) for gs in new if gs.group.file not in self._datasources],
+            self.engine.parse,
+        ) if hasattr(self.engine, "parse") else None
+        self._dirty.clear()
         self._wake.set()
+
+    def series_appended(self, source: str, label_sets: Sequence[Labels]) -> None:
+        """A probe or scrape of `source` just wrote these series: evaluate the groups that read them soon.
+
+        Called by the daemon's series sink. The regular grid is untouched; this
+        adds an evaluation right after the data lands (rate-limited per group by
+        `early_evaluation_gap`), so an alert follows a probe by milliseconds
+        instead of by an arbitrary phase of the evaluation grid. `for` durations
+        keep Prometheus's meaning: they are measured from `activeAt` whenever
+        the group is evaluated.
+        """
+        if self._readers is None or self.early_evaluation_gap is None:
+            return
+        try:
+            keys = self._readers.groups_reading(source, label_sets)
+        except Exception:  # odd labels must not break the probe path; the grid still evaluates
+            log.debug("could not match the series of %s to rule groups", source, exc_info=True)
+            return
+        if keys:
+            self._dirty |= keys
+            self._wake.set()
+
+    def _early_due(self, gs: _GroupState, now: float) -> float | None:
+        """When the group's pending early evaluation may run (None: nothing pending)."""
+        if gs.group.key not in self._dirty or gs.group.file in self._datasources:
+            return None
+        gap = self.early_evaluation_gap or 0.0
+        return now if gs.last_early is None else max(now, gs.last_early + gap)
 
     def _retire(self, identity: str, alerts: Mapping[str, AlertInstance], t: float) -> None:
         """The rule is gone: its firing alerts resolve now, its pending ones are forgotten."""
@@ -264,12 +307,18 @@ class RuleManager:
             while True:
                 now = self.clock.now()
                 due = []
+                early = []
                 for gs in self._groups:
                     if gs.next_eval is None:
                         gs.next_eval = _next_aligned(_stable_offset(gs.group.key, gs.interval), gs.interval, now)
                     if gs.next_eval <= now:
                         due.append(gs)
-                local = [gs for gs in due if gs.group.file not in self._datasources]
+                    elif self._early_due(gs, now) == now:
+                        early.append(gs)
+                        gs.last_early = now
+                local = [gs for gs in due if gs.group.file not in self._datasources] + early
+                # samples landing from here on need another evaluation; these see everything up to now
+                self._dirty.difference_update(gs.group.key for gs in local)
                 for gs in due:
                     if gs.group.file in self._datasources and (gs.in_flight is None or gs.in_flight.done()):
                         gs.in_flight = asyncio.ensure_future(self._round([gs], now))
@@ -283,6 +332,7 @@ class RuleManager:
                         metrics.GROUP_ITERATIONS_MISSED.labels(gs.metric_label).inc(missed)
                     gs.next_eval = nxt
                 nexts = [gs.next_eval for gs in self._groups if gs.next_eval is not None]
+                nexts += [t for gs in self._groups for t in [self._early_due(gs, now)] if t is not None]
                 wait = (min(nexts) if nexts else now + self.default_interval) - self.clock.now()
                 await self._sleep_or_wake(max(wait, 0.0))
         finally:

@@ -119,7 +119,8 @@ class NoveltyBatch:
         """Learn x[i] for series slots[i] (slots distinct); return their scores in [0, 1]."""
         p = self.p
         s = slots
-        x = np.asarray(x, dtype=np.float64)
+        # finite by contract; clipped so spans and squares cannot overflow into inf/NaN
+        x = np.clip(np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0), -1e150, 1e150)
         # slots 0..k-1 in order (the runner's usual batch): slice views instead of copies of the memory
         contiguous = len(s) > 0 and s[0] == 0 and s[-1] == len(s) - 1 and bool(np.all(np.diff(s) == 1))
         sel = slice(0, len(s)) if contiguous else s

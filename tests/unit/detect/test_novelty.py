@@ -86,3 +86,15 @@ def test_default_ensemble_is_novelty_and_vectorised():
     assert isinstance(registry.create_batch("ensemble", {}), novelty.NoveltyBatch)
     assert registry.create_batch("ensemble", {"members": [{"algorithm": "ewma"}]}) is None
     assert registry.create_batch("ewma", {}) is None
+
+
+def test_extreme_values_do_not_poison_the_model():
+    d = registry.create("novelty")
+    for i, x in enumerate(wave(400, 5)):
+        d.update(float(i), x)
+    assert d.update(0.0, 1e308) > 0.99                   # a range break, not an overflow
+    for x in (-1e308, 0.5, 1e-300):
+        assert 0.0 <= d.update(0.0, x) <= 1.0
+    st = d.state()
+    assert math.isfinite(st["mean"]) and math.isfinite(st["var"])
+    assert all(0.0 <= d.update(0.0, x) <= 1.0 for x in wave(300, 6))

@@ -8,6 +8,13 @@ Planned run times sit on a per-target grid `anchor + offset + k * interval`,
 where `offset` is a hash of the name, so N targets spread over the interval
 and a target keeps its phase across reloads. A run that comes due while the
 previous run of the same target is still in flight is skipped and counted.
+
+`probe_now(name)` runs a target's probe at once, outside the grid (after a
+remediation, so its verification need not wait up to an interval). It never
+overlaps a run of the same target: asked while one is in flight, it runs as
+soon as that one ends. It counts as the target's run: results, health and
+metrics as usual, and a grid run that comes due while it is in flight is
+skipped without counting as a skip.
 """
 
 from __future__ import annotations
@@ -56,7 +63,8 @@ class _Entry:
     """A scheduled target: its resolved config, probe, schedule and last outcome."""
 
     __slots__ = ("target", "probe", "interval", "offset", "next_run", "task", "health", "last_probe", "last_duration",
-                 "last_error", "skipped", "removed", "duration_metric", "ok_metric", "fail_metric", "skip_metric", "generation")
+                 "last_error", "skipped", "removed", "duration_metric", "ok_metric", "fail_metric", "skip_metric", "generation",
+                 "on_demand", "again")
 
     def __init__(self, target: TargetBase, probe: Probe, interval: float) -> None:
         self.target = target
@@ -72,6 +80,8 @@ class _Entry:
         self.skipped = 0
         self.removed = False
         self.generation = 0
+        self.on_demand = False   # the run in flight was asked for by probe_now
+        self.again = False       # probe_now asked while a run was in flight: run once more when it ends
         # bound children once: label lookups per probe would cost more than the probe's bookkeeping
         self.duration_metric = metrics.PROBE_DURATION.labels(target.type)
         self.ok_metric = metrics.PROBES.labels(target.type, "success")
@@ -240,14 +250,33 @@ class ProbeScheduler:
                 nxt = planned + (missed + 1) * entry.interval
             self._push(entry, nxt)
             if entry.task is not None and not entry.task.done():
-                entry.skipped += 1
-                entry.skip_metric.inc()
+                if entry.on_demand:   # an on-demand run in flight is this run, not an overlap (once)
+                    entry.on_demand = False
+                else:
+                    entry.skipped += 1
+                    entry.skip_metric.inc()
                 continue
             lag = now - planned
             metrics.SCHEDULE_LAG.observe(lag)
             if self._lag_observer is not None:
                 self._lag_observer(lag)
-            entry.task = asyncio.create_task(self._probe_once(entry), name=f"probe:{name}")
+            self._start(entry, on_demand=False)
+
+    def _start(self, entry: _Entry, *, on_demand: bool) -> None:
+        entry.on_demand = on_demand
+        entry.task = asyncio.create_task(self._probe_once(entry), name=f"probe:{entry.target.name}")
+
+    def probe_now(self, name: str) -> bool:
+        """Probe target `name` at once (or right after its run in flight); False when there is no such target."""
+        entry = self._entries.get(name)
+        if entry is None or entry.removed:
+            return False
+        if entry.task is not None and not entry.task.done():
+            # that run started before the caller asked: its answer is about an earlier moment
+            entry.again = True
+            return True
+        self._start(entry, on_demand=True)
+        return True
 
     async def _probe_once(self, entry: _Entry) -> None:
         t = self.clock.now()
@@ -260,6 +289,9 @@ class ProbeScheduler:
             result = ProbeResult(False, 0.0, f"probe error: {type(e).__name__}: {e}", ())
         if entry.removed:
             return
+        if entry.again:   # probe_now came while this run was in flight: its run starts now, after this one
+            entry.again = False
+            self._start(entry, on_demand=True)
         entry.duration_metric.observe(result.duration)
         (entry.ok_metric if result.success else entry.fail_metric).inc()
         previous = entry.health

@@ -186,7 +186,8 @@ async def test_query_api_answers_as_prometheus(tmp_path):
                 {"query": "up", "time": rfc(last - 0.5)},
                 {"query": "temperature", "start": rfc(last - 8.5), "end": t, "step": "2s"},
                 {"query": "temperature", "start": f"{last - 8.5:.3f}", "end": rfc(last - 0.5), "step": "1.5"},
-                {"query": "up", "time": t, "timeout": "5s"},   # (an invalid timeout is not refused yet: watchdog/api/query.py)
+                {"query": "up", "time": t, "timeout": "5s"},
+                {"query": "up", "time": t, "timeout": "soon"},
                 {"query": "up", "start": "0", "end": "100000", "step": "1"},
                 {"query": "up", "start": "0", "end": "10", "step": "0"},
                 {"query": "up", "start": "0", "end": "10", "step": "-1s"},

@@ -9,11 +9,13 @@ from aiohttp import web
 from watchdog.api.context import CTX
 from watchdog.api.format import BadParameter, error, float_string, parse_step, parse_time, success
 from watchdog.model import is_stale
-from watchdog.promql.errors import PromQLError
+from watchdog.promql.errors import PromQLError, PromQLTimeout
 
 # Prometheus refuses range queries that would return more points than this per series.
 MAX_POINTS_PER_SERIES = 11_000
 MAX_QUERY_LENGTH = 16_384
+# Prometheus's --query.timeout default; the `timeout` parameter can only lower it
+DEFAULT_QUERY_TIMEOUT = 120.0
 
 
 async def _params(request: web.Request) -> dict[str, str]:
@@ -39,9 +41,10 @@ async def instant_query(request: web.Request) -> web.Response:
         params = await _params(request)
         expr = _query_text(params)
         t = parse_time(params["time"], "time") if params.get("time") else ctx.clock.now()
+        check = _deadline(ctx.clock, params)
     except BadParameter as exc:
         return error(400, "bad_data", str(exc))
-    outcome = _run(lambda: ctx.engine.query(expr, t))
+    outcome = _run(lambda: ctx.engine.query(expr, t, check_deadline=check))
     if isinstance(outcome, web.Response):
         return outcome
     return success(format_result(outcome, t))
@@ -62,12 +65,28 @@ async def range_query(request: web.Request) -> web.Response:
             raise BadParameter('invalid parameter "end": end timestamp must not be before start time')
         if (end - start) / step > MAX_POINTS_PER_SERIES:
             raise BadParameter("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)")
+        check = _deadline(ctx.clock, params)
     except BadParameter as exc:
         return error(400, "bad_data", str(exc))
-    outcome = _run(lambda: ctx.engine.query_range(expr, start, end, step))
+    outcome = _run(lambda: ctx.engine.query_range(expr, start, end, step, check_deadline=check))
     if isinstance(outcome, web.Response):
         return outcome
     return success(format_result(outcome, end, force_matrix=True))
+
+
+def _deadline(clock: Any, params: dict[str, str]) -> Callable[[], None]:
+    """The `timeout` parameter (duration or float seconds, capped at the default) as a check the
+    engine calls between units of work; it raises PromQLTimeout once the time is up."""
+    timeout = DEFAULT_QUERY_TIMEOUT
+    if params.get("timeout"):
+        timeout = min(timeout, parse_step(params["timeout"], "timeout"))
+    deadline = clock.monotonic() + timeout
+
+    def check() -> None:
+        if clock.monotonic() > deadline:
+            raise PromQLTimeout(f"query timed out in expression evaluation (timeout {timeout:g}s)")
+
+    return check
 
 
 def _run(call: Callable[[], Any]) -> Any:
@@ -75,6 +94,8 @@ def _run(call: Callable[[], Any]) -> Any:
     other evaluation errors are 422 `execution`. Anything else is a bug: the middleware's 500."""
     try:
         return call()
+    except PromQLTimeout as exc:
+        return error(503, "timeout", _one_line(exc))
     except PromQLError as exc:
         message = _one_line(exc)
         if message.startswith("parse error") or "unknown function" in message:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import promql_parser
@@ -44,8 +45,12 @@ class QueryResult:
 class Evaluator:
     """State of one query: the store, lookback, visibility floor and @ start()/end()."""
 
-    def __init__(self, engine: "Engine", start: float, end: float, not_before: float | None) -> None:
+    def __init__(self, engine: "Engine", start: float, end: float, not_before: float | None,
+                 check_deadline: Callable[[], None] | None = None) -> None:
         self.store = engine.store
+        # called between units of work; raises PromQLTimeout once the caller's deadline passed.
+        # (The engine never reads a clock itself: the caller's check does.)
+        self.check_deadline = check_deadline
         self.lookback = engine.lookback
         self.max_series = engine.max_series_per_query
         self.subquery_step = engine.subquery_step
@@ -75,6 +80,8 @@ class Evaluator:
         return lo if nb is None or nb <= lo else nb
 
     def _count(self, n: int) -> None:
+        if self.check_deadline is not None:
+            self.check_deadline()
         self.series_touched += n
         if self.series_touched > self.max_series:
             raise PromQLError(
@@ -190,6 +197,8 @@ class Evaluator:
             )
         while ms <= ms_end:
             ts = ms / 1000.0
+            if self.check_deadline is not None:
+                self.check_deadline()
             v = self.eval(node.expr, ts)
             if isinstance(v, float):
                 rows = [(Labels(), v)]
@@ -302,18 +311,20 @@ class Engine:
             elif isinstance(n, Unary):
                 stack.append(n.expr)
 
-    def _instant(self, expr: str | Expr, t: float, not_before: float | None):
+    def _instant(self, expr: str | Expr, t: float, not_before: float | None,
+                 check_deadline: Callable[[], None] | None = None):
         node = self.parse(expr)
-        ev = Evaluator(self, t, t, not_before)
+        ev = Evaluator(self, t, t, not_before, check_deadline)
         try:
             with np.errstate(all="ignore"):  # IEEE results (NaN, ±Inf) are PromQL's semantics, not warnings
                 return node, ev.eval(node, t)
         finally:
             self.last_series_touched = ev.series_touched
 
-    def query(self, expr: str | Expr, t: float, *, not_before: float | None = None) -> QueryResult:
+    def query(self, expr: str | Expr, t: float, *, not_before: float | None = None,
+              check_deadline: Callable[[], None] | None = None) -> QueryResult:
         t = float(t)
-        _, v = self._instant(expr, t, not_before)
+        _, v = self._instant(expr, t, not_before, check_deadline)
         if isinstance(v, float):
             return QueryResult("scalar", scalar=v)
         if isinstance(v, str):
@@ -337,7 +348,8 @@ class Engine:
         return [Sample(labels, x, t) for labels, x in v]
 
     def query_range(
-        self, expr: str | Expr, start: float, end: float, step: float
+        self, expr: str | Expr, start: float, end: float, step: float,
+        check_deadline: Callable[[], None] | None = None,
     ) -> list[tuple[Labels, list[tuple[float, float]]]]:
         node = self.parse(expr)
         if node.type not in ("vector", "scalar"):
@@ -346,7 +358,7 @@ class Engine:
             raise PromQLError("zero or negative query resolution step widths are not accepted")
         if end < start:
             raise PromQLError("end timestamp must not be before start time")
-        ev = Evaluator(self, float(start), float(end), None)
+        ev = Evaluator(self, float(start), float(end), None, check_deadline)
         ev.step = float(step)
         series: dict[Labels, list[tuple[float, float]]] = {}
         ms_step = round(step * 1000)
@@ -356,6 +368,8 @@ class Engine:
             t = ms / 1000.0
             ev.series_touched = 0  # the per-query series and subquery-step caps apply per step
             ev.subquery_steps = 0
+            if check_deadline is not None:
+                check_deadline()
             with np.errstate(all="ignore"):
                 v = ev.eval(node, t)
             if isinstance(v, float):

@@ -64,3 +64,40 @@ async def test_bad_data(with_engine, path, params):
         body = await r.json()
     assert r.status == 400, body
     assert body["status"] == "error" and body["errorType"] == "bad_data" and body["error"]
+
+
+async def test_invalid_timeout_is_bad_data(with_engine):
+    _, session = with_engine
+    async with session.get("/api/v1/query", params={"query": "up", "timeout": "soon"}) as r:
+        body = await r.json()
+    assert r.status == 400 and body["errorType"] == "bad_data"
+    assert 'invalid parameter "timeout"' in body["error"]
+
+
+class _RunningClock:
+    """Monotonic time that moves a second every time it is read (a query that takes forever)."""
+
+    def __init__(self, now: float) -> None:
+        self._now, self._mono = now, 0.0
+
+    def now(self) -> float:
+        return self._now
+
+    def monotonic(self) -> float:
+        self._mono += 1.0
+        return self._mono
+
+
+async def test_query_past_its_timeout_answers_503_timeout(with_engine):
+    ctx, session = with_engine
+    ctx.clock = _RunningClock(T0 + 40)
+    async with session.get("/api/v1/query_range", params={
+        "query": "probe_success", "start": str(T0), "end": str(T0 + 40), "step": "1", "timeout": "3s",
+    }) as r:
+        body = await r.json()
+    assert r.status == 503 and body["errorType"] == "timeout", body
+    # the same query with room to finish succeeds
+    async with session.get("/api/v1/query_range", params={
+        "query": "probe_success", "start": str(T0), "end": str(T0 + 2), "step": "1", "timeout": "1m",
+    }) as r:
+        assert r.status == 200

@@ -337,14 +337,18 @@ class DetectorRunner:
                     m.refitting = False
         return done
 
-    def housekeeping_jobs(self, every: float = 300.0) -> list[Any]:
-        """APScheduler jobs for watchdog.housekeeping.Housekeeping: refits and model persistence."""
+    def housekeeping_jobs(self, persist_every: float = 300.0, refit_every: float = 60.0) -> list[Any]:
+        """APScheduler jobs for watchdog.housekeeping.Housekeeping: refits (only of the models that ask
+        for one, so a frequent check is cheap) and model persistence."""
         from watchdog.housekeeping import HousekeepingJob
 
         async def persist(now: float) -> None:
             await self.persist()
 
-        return [HousekeepingJob("detector-refit", every, self.refit), HousekeepingJob("detector-persist", every, persist)]
+        return [
+            HousekeepingJob("detector-refit", refit_every, self.refit),
+            HousekeepingJob("detector-persist", persist_every, persist),
+        ]
 
     # -- persistence -----------------------------------------------------------
 

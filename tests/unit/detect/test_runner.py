@@ -211,3 +211,42 @@ async def test_default_detector_runs_vectorised_persists_and_reuses_slots(tmp_pa
         assert eng.vector('anomaly_score{detector="dflt", instance="c"}', t)[0].value == 0.0   # warming up
     finally:
         await store.close()
+
+
+async def test_isolation_forest_refits_in_a_worker_thread_via_the_housekeeping_job(tmp_path, fake_clock):
+    import pytest
+
+    pytest.importorskip("sklearn")
+    import threading
+
+    from watchdog.detect import isoforest
+
+    text = """
+detectors:
+  - name: iso
+    input: latency_seconds
+    algorithm: isolation_forest
+    params: {min_train: 40, refit_points: 1000, n_estimators: 10, window: 4}
+"""
+    series = SeriesStore()
+    runner = DetectorRunner(specs(tmp_path, text), engine=Engine(series), series=series, clock=fake_clock)
+    jobs = {j.name: j for j in runner.housekeeping_jobs()}
+    assert set(jobs) == {"detector-refit", "detector-persist"}
+    fitted_in: list[str] = []
+    real_fit = isoforest.fit_model
+
+    def spy(features, p):
+        fitted_in.append(threading.current_thread().name)
+        return real_fit(features, p)
+
+    isoforest.fit_model = spy
+    try:
+        await run_minutes(runner, series, fake_clock, 50)
+        m = runner.detectors["iso"].models[Labels.of(instance="a")]
+        assert not m.detector.warm                      # never fitted on the event loop
+        await jobs["detector-refit"].run(fake_clock.now())
+    finally:
+        isoforest.fit_model = real_fit
+    assert len(fitted_in) == 2 and threading.main_thread().name not in fitted_in   # a and b, off the loop
+    assert m.detector.warm and m.last_refit == fake_clock.now()
+    assert {d["detector"]: d for d in runner.status()}["iso"]["series"][0]["last_refit"] == fake_clock.now()

@@ -119,3 +119,37 @@ async def test_pagerduty_bad_signature_refused_and_other_events_ignored(setup):
     async with session.post("/api/v1/notify/pagerduty", data=body, headers=headers) as resp:
         assert resp.status == 200 and (await resp.json())["data"] == {"ignored": "incident.priority_updated"}
     assert ctx.dispatcher.groups()[0]["acknowledged"] is None
+
+
+async def test_pagerduty_resolved_webhook_also_acks_the_group(setup):
+    ctx, session, gid = setup
+    body, headers = webhook_v3(PD_SECRET, "incident.resolved", gid, agent="Carol")
+    async with session.post("/api/v1/notify/pagerduty", data=body, headers=headers) as resp:
+        assert resp.status == 200 and (await resp.json())["data"] == {"acknowledged": True}
+    assert ctx.dispatcher.groups()[0]["acknowledged"]["by"] == "pagerduty:Carol"
+
+
+async def test_pagerduty_signature_of_a_rotated_secret_among_several_is_accepted(setup):
+    ctx, session, gid = setup
+    body, headers = webhook_v3(PD_SECRET, "incident.acknowledged", gid)
+    headers = {**headers, "X-PagerDuty-Signature": "v1=" + "0" * 64 + "," + headers["X-PagerDuty-Signature"]}
+    async with session.post("/api/v1/notify/pagerduty", data=body, headers=headers) as resp:
+        assert resp.status == 200
+    assert ctx.dispatcher.groups()[0]["acknowledged"] is not None
+
+
+@pytest.mark.parametrize("skew, accepted", [(-290, True), (-310, False), (310, False)])
+async def test_slack_replay_window_is_five_minutes(setup, skew, accepted):
+    ctx, session, gid = setup
+    body, headers = slack_request(gid, ts=time.time() + skew)
+    async with session.post("/api/v1/notify/slack/actions", data=body, headers=headers) as resp:
+        assert resp.status == (200 if accepted else 401)
+    assert (ctx.dispatcher.groups()[0]["acknowledged"] is not None) == accepted
+
+
+async def test_slack_tampered_body_refused(setup):
+    ctx, session, gid = setup
+    body, headers = slack_request(gid)
+    async with session.post("/api/v1/notify/slack/actions", data=body.replace(b"alice", b"mallory"), headers=headers) as resp:
+        assert resp.status == 401
+    assert ctx.dispatcher.groups()[0]["acknowledged"] is None

@@ -76,8 +76,12 @@ class _Handler:
 
 class SmtpServer:
     def __init__(self, *, cert: tuple[str, str] | None = None, implicit_tls: bool = False,
-                 users: dict[str, str] | None = None, require_starttls: bool = True) -> None:
+                 users: dict[str, str] | None = None, require_starttls: bool = True,
+                 auth_mechanisms: tuple[str, ...] | None = None) -> None:
         self.mails: list[ReceivedMail] = []
+        self.auth_log: list[tuple[str, str, bool]] = []   # (mechanism, user, accepted) per AUTH attempt
+        # Offer only these AUTH mechanisms (e.g. ("LOGIN",)); None offers aiosmtpd's PLAIN and LOGIN.
+        self._auth_mechanisms = auth_mechanisms
         self.faults: deque[str] = deque()
         self.auth_failures = 0
         self.users = dict(users or {})
@@ -95,8 +99,11 @@ class SmtpServer:
         return f"127.0.0.1:{self.port}"
 
     def _authenticate(self, smtp: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
-        if isinstance(data, LoginPassword) and self.users.get(data.login.decode()) == data.password.decode():
+        user = data.login.decode() if isinstance(data, LoginPassword) else ""
+        if isinstance(data, LoginPassword) and self.users.get(user) == data.password.decode():
+            self.auth_log.append((mechanism, user, True))
             return AuthResult(success=True, auth_data=data)
+        self.auth_log.append((mechanism, user, False))
         self.auth_failures += 1
         return AuthResult(success=False, handled=False)
 
@@ -127,6 +134,7 @@ class SmtpServer:
             handler, hostname="localhost", tls_context=None if self._implicit else ctx,
             require_starttls=self._require_starttls, auth_required=bool(self.users),
             auth_require_tls=self._cert is not None and not self._implicit, authenticator=self._authenticate if self.users else None,
+            auth_exclude_mechanism=[m for m in ("PLAIN", "LOGIN") if m not in self._auth_mechanisms] if self._auth_mechanisms else None,
         )
 
     async def stop(self) -> None:

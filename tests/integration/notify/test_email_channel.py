@@ -92,3 +92,28 @@ async def test_unreachable_smarthost_retries():
     n = EmailNotifier(receiver_cfg(email_configs=[entry]).email_configs[0], receiver="oncall", clock=FakeClock(T0))
     with pytest.raises(RetryableError):
         await n.send(notice())
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+async def test_auth_plain_and_login_over_starttls(cert, mechanism):
+    async with SmtpServer(cert=cert, users={"watchdog": PASSWORD}, auth_mechanisms=(mechanism,)) as server:
+        n = _notifier(server, cert)
+        await n.send(notice())
+    assert server.auth_log == [(mechanism, "watchdog", True)]
+    (mail,) = server.mails
+    assert mail.tls and mail.auth_user == "watchdog"
+    assert mail.mail_from == "watchdog@example.com" and mail.message["From"] == "watchdog@example.com"
+    assert mail.message["To"] == "oncall@example.com, lead@example.com"
+    assert mail.message["Auto-Submitted"] == "auto-generated" and mail.message["Date"]
+
+
+async def test_a_group_stays_in_one_thread_across_notifiers_and_other_groups_do_not(cert):
+    """The thread root comes from the group's dedup key: a restarted daemon (new notifier) threads on."""
+    async with SmtpServer(cert=cert, users={"watchdog": PASSWORD}) as server:
+        await _notifier(server, cert).send(notice())
+        await _notifier(server, cert).send(notice(alert(status="resolved", end=T0 + 60)))
+        await _notifier(server, cert).send(notice(alert("DiskFull"), group='{}:{alertname="DiskFull"}'))
+    a, b, other = (m.message for m in server.mails)
+    assert a["References"] == b["In-Reply-To"] == b["References"]
+    assert other["References"] != a["References"]
+    assert len({a["Message-ID"], b["Message-ID"], other["Message-ID"]}) == 3

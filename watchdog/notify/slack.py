@@ -45,6 +45,8 @@ HEADER_MAX = 150            # Slack's limit for a header block's text
 SECTION_MAX = 3000          # and for a section's text
 RETRYABLE_ERRORS = frozenset({"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable",
                               "request_timeout", "team_added_to_org"})
+# chat.update answers meaning the message is gone or frozen: the notice is then posted as a new message.
+UPDATE_IMPOSSIBLE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed", "msg_too_long"})
 SEVERITY_COLORS = {"critical": "#d0021b", "error": "#d0021b", "page": "#d0021b", "warning": "#f5a623", "info": "#4a90e2"}
 
 
@@ -210,16 +212,16 @@ class SlackNotifier:
             posted = await self._load_ts(notice)
             if notice.status != "firing" and posted is not None:
                 ch, ts = posted
-                if getattr(self._cfg, "update_message", True):
-                    await self._web.chat_update(channel=ch, ts=ts, text=body["text"], attachments=body["attachments"])
-                else:
+                if not getattr(self._cfg, "update_message", True):
                     await self._web.chat_postMessage(channel=ch, thread_ts=ts, text=body["text"], attachments=body["attachments"], **extra)
+                elif not await self._update(ch, ts, body):
+                    await self._web.chat_postMessage(channel=channel, text=body["text"], attachments=body["attachments"], **extra)
                 await self._save_ts(notice, None)
                 return
             if posted is not None and notice.status == "firing":
                 ch, ts = posted   # the group changed while firing: keep one message up to date
-                await self._web.chat_update(channel=ch, ts=ts, text=body["text"], attachments=body["attachments"])
-                return
+                if await self._update(ch, ts, body):
+                    return
             resp = await self._web.chat_postMessage(channel=channel, text=body["text"], attachments=body["attachments"], **extra)
         except SlackApiError as e:
             r = e.response
@@ -228,6 +230,20 @@ class SlackNotifier:
                             "chat API") from None
         if notice.status == "firing" and resp.get("ts"):
             await self._save_ts(notice, (str(resp.get("channel") or channel), str(resp["ts"])))
+
+    async def _update(self, ch: str, ts: str, body: dict[str, Any]) -> bool:
+        """chat.update the group's message; False when Slack cannot (deleted, too old): post anew then."""
+        assert self._web is not None
+        try:
+            await self._web.chat_update(channel=ch, ts=ts, text=body["text"], attachments=body["attachments"])
+        except SlackApiError as e:
+            data = e.response.data if isinstance(e.response.data, dict) else {}
+            if data.get("error") in UPDATE_IMPOSSIBLE:
+                log.info("receiver %s: the Slack message could not be updated (%s); posting a new one",
+                         self.receiver, data.get("error"))
+                return False
+            raise
+        return True
 
     async def _load_ts(self, notice: Notice) -> tuple[str, str] | None:
         if self._store is None:

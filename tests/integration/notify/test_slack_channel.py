@@ -116,3 +116,45 @@ async def test_bot_mode_ok_false_errors(slack):
         assert rate.value.retry_after == 3
     finally:
         await n.close()
+
+
+async def _bot(slack, store, **extra):
+    cfg = receiver_cfg(slack_configs=[{"app_token": "xoxb-secret-token", "app_url": slack.app_url,
+                                       "channel": "#ops", "send_resolved": True, **extra}]).slack_configs[0]
+    n = SlackNotifier(cfg, receiver="oncall", clock=FakeClock(T0))
+    n.attach_store(store)
+    return n
+
+
+async def test_bot_mode_update_message_false_replies_in_the_thread(slack, tmp_path):
+    store = SqliteStore(str(tmp_path / "s.db"), clock=FakeClock(T0))
+    await store.open()
+    n = await _bot(slack, store, update_message=False)
+    try:
+        await n.send(notice())
+        await n.send(notice(alert(status="resolved", end=T0 + 60)))
+    finally:
+        await n.close()
+        await store.close()
+    post, reply = slack.received
+    assert post.kind == reply.kind == "post"
+    ((channel, ts), original), = slack.messages.items()   # the reply is not a new top-level message
+    assert reply.body["thread_ts"] == ts and reply.body["channel"] == channel
+    assert reply.body["text"].startswith("[RESOLVED]") and original["text"].startswith("[FIRING:1]")
+
+
+async def test_bot_mode_changed_group_updates_and_a_deleted_message_is_posted_anew(slack, tmp_path):
+    store = SqliteStore(str(tmp_path / "s.db"), clock=FakeClock(T0))
+    await store.open()
+    n = await _bot(slack, store)
+    try:
+        await n.send(notice())
+        await n.send(notice(alert(), alert(instance="demo:81")))          # still firing, one more alert
+        assert [r.kind for r in slack.received] == ["post", "update"]
+        slack.messages.clear()                                           # someone deleted the message
+        await n.send(notice(alert(status="resolved", end=T0 + 60)))
+    finally:
+        await n.close()
+        await store.close()
+    assert [r.kind for r in slack.received] == ["post", "update", "post"]
+    assert slack.received[-1].body["text"].startswith("[RESOLVED]")

@@ -208,12 +208,20 @@ class Dispatcher(DispatcherControls):
         for key, batch in by_group.items():
             self._groups[key] = merge_alerts(self._groups[key], batch, t, ends)
             status = "firing" if self._groups[key].firing() else "resolved"
-            self._flap[key] = damping.observe_status(self._flap_settings, self._flap.get(key, damping.FlapState()), status, t)
+            before = self._flap.get(key, damping.FlapState())
+            self._flap[key] = after = damping.observe_status(self._flap_settings, before, status, t)
+            if after.flapping and not before.flapping:
+                await self._flapping_changed(self._groups[key], after, t)
         self._inhibit_dirty = True
         self._wake.set()
 
-    async def notify_now(self, alerts: Sequence[Alert], reason: str) -> None:
-        """Send one notice at once to the groups' receivers, whatever the group/repeat intervals say."""
+    async def notify_now(self, alerts: Sequence[Alert], reason: str, *, escalate: bool = False) -> None:
+        """Send one notice at once to the groups' receivers, whatever the group/repeat intervals say.
+
+        `escalate=True` (a remediation failed or was not verified): where the group's
+        receiver is an escalation policy, the next level is reached now and told in
+        the same notice (an acknowledged group is not escalated: a human is on it).
+        """
         await self._ensure_loaded()
         now = self._clock.now()
         touched: list[str] = []
@@ -228,7 +236,7 @@ class Dispatcher(DispatcherControls):
         for key in touched:
             group = self._groups[key]
             snapshot = sorted(group.alerts.values(), key=lambda a: tuple(a.labels))
-            await self._dispatch_group(group, snapshot, now, reason=reason, force=True)
+            await self._dispatch_group(group, snapshot, now, reason=reason, force=True, jump=escalate)
         self._wake.set()
 
     # -- the loop -------------------------------------------------------------
@@ -426,8 +434,11 @@ class Dispatcher(DispatcherControls):
                     break
         return out
 
-    async def _escalate(self, group: AlertGroup, any_visible: bool, all_resolved: bool, acked: bool, now: float) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """(receivers, receivers to tell at once) for a group whose receiver is an escalation policy."""
+    async def _escalate(self, group: AlertGroup, any_visible: bool, all_resolved: bool, acked: bool, now: float,
+                        jump: str = "") -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(receivers, receivers to tell at once) for a group whose receiver is an escalation policy.
+
+        `jump` (the reason, e.g. a failed remediation) reaches the next level now as well."""
         policy = self._policies[group.receiver]
         state = self._escalations.get(group.key)
         if state is None:
@@ -435,20 +446,34 @@ class Dispatcher(DispatcherControls):
                 return (), ()
             state = esc.start(now)
         step = esc.advance(policy, state, now, acked=acked, repeat_interval=group.timing.repeat_interval)
-        if step.state.level > state.level or step.state.cycle > state.cycle:
-            await self._store.append_event(Event(now, "escalation.level", {
-                **self._group_info(group), "policy": policy.name, "level": step.state.level,
-                "cycle": step.state.cycle, "receivers": list(step.newly_reached)}))
-        if step.state != state:
-            self._escalations[group.key] = step.state
-            await self._store.save_group_state(group.key, step.state.to_dict())
-        return step.receivers, step.newly_reached
+        new_state, receivers, newly = step.state, step.receivers, step.newly_reached
+        jumped = ()
+        if jump and not acked and not all_resolved:
+            new_state, jumped = esc.jump(policy, new_state)
+            if jumped:
+                receivers = esc.receivers_of(policy, new_state)
+                newly = tuple(dict.fromkeys([*newly, *jumped]))
+        if new_state.level > state.level or new_state.cycle > state.cycle:
+            data = {**self._group_info(group), "policy": policy.name, "level": new_state.level,
+                    "cycle": new_state.cycle, "receivers": list(newly)}
+            if jumped:
+                data["reason"] = jump   # reached early: the scheduled time did not come, a failure did
+                log.info("escalation.level group=%s policy=%s level=%d receivers=%s (at once: %s)",
+                         group.key, policy.name, new_state.level, ",".join(jumped), jump.splitlines()[0][:200])
+            await self._store.append_event(Event(now, "escalation.level", data))
+        if new_state != state:
+            self._escalations[group.key] = new_state
+            await self._store.save_group_state(group.key, new_state.to_dict())
+        return receivers, newly
 
     async def _dispatch_group(self, group: AlertGroup, snapshot: Sequence[Alert], now: float, *, reason: str, force: bool,
-                              escalation_only: bool = False) -> None:
+                              escalation_only: bool = False, jump: bool = False) -> None:
         flap = self._flap.get(group.key)
         if flap is not None and not force:
+            was_flapping = flap.flapping
             flap = self._flap[group.key] = damping.settle(self._flap_settings, flap, now)
+            if was_flapping and not flap.flapping:
+                await self._flapping_changed(group, flap, now)
             if flap.flapping:
                 if flap.summary_sent:
                     return  # collapsed: one summary went out; the next word is when the group is stable
@@ -463,7 +488,7 @@ class Dispatcher(DispatcherControls):
         visible = [a for a in firing if a.fingerprint not in held]
         acked = self._controls.ack_of(group.key, now) is not None
         if group.receiver in self._policies:
-            receivers, newly = await self._escalate(group, bool(visible), not firing, acked, now)
+            receivers, newly = await self._escalate(group, bool(visible), not firing, acked, now, jump=reason if jump else "")
         elif group.receiver in self._integrations:
             receivers, newly = (group.receiver,), ()
         else:
@@ -513,6 +538,24 @@ class Dispatcher(DispatcherControls):
                 await self._outbox.enqueue(integ, notice, record, now)
         if not firing and not escalation_only:
             await self._forget_group_state(group, now)
+
+    async def _flapping_changed(self, group: AlertGroup, flap: damping.FlapState, now: float) -> None:
+        """Log and record a group starting or ending to flap (state changes only; the held notices are not logged)."""
+        info = self._group_info(group)
+        if flap.flapping:
+            changes = sum(1 for t in flap.flips if t > now - self._flap_settings.window)
+            kind, data = "alert.flapping", {**info, "changes": changes, "window": self._flap_settings.window,
+                                            "quiet": self._flap_settings.quiet}
+            log.warning("alert.flapping group=%s receiver=%s changes=%d window=%gs: notices held until stable for %gs",
+                        group.key, group.receiver, changes, self._flap_settings.window, self._flap_settings.quiet)
+        else:
+            kind, data = "alert.flapping_ended", {**info, "quiet": self._flap_settings.quiet}
+            log.info("alert.flapping_ended group=%s receiver=%s: stable for %gs, notices resume",
+                     group.key, group.receiver, self._flap_settings.quiet)
+        try:
+            await self._store.append_event(Event(now, kind, data))
+        except Exception as exc:  # the timeline failing must not stop the flush
+            log.warning("could not record %s on the timeline: %s", kind, exc)
 
     def _flapping(self, key: str) -> bool:
         flap = self._flap.get(key)

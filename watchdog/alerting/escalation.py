@@ -106,6 +106,20 @@ def advance(policy: Policy, state: EscalationState, now: float, *, acked: bool, 
     return Step(state, receivers_of(policy, state), tuple(dict.fromkeys(newly)), next_due(policy, state, repeat_interval))
 
 
+def jump(policy: Policy, state: EscalationState) -> tuple[EscalationState, tuple[str, ...]]:
+    """Reach the next level at once (a failed or unverified remediation); returns (state, receivers newly reached).
+
+    Later levels keep their own times (measured from the group's start); at the
+    last level there is nothing to jump to and the state is returned unchanged.
+    """
+    nxt = state.level + 1
+    if nxt >= len(policy.levels):
+        return state, ()
+    newly = tuple(dict.fromkeys(policy.levels[nxt].receivers))
+    notified = tuple(dict.fromkeys([*state.notified, *newly]))
+    return dataclasses.replace(state, level=nxt, notified=notified), newly
+
+
 def receivers_of(policy: Policy, state: EscalationState) -> tuple[str, ...]:
     current = [r for lv in policy.levels[: state.level + 1] for r in lv.receivers]
     return tuple(dict.fromkeys([*state.notified, *current]))

@@ -148,11 +148,15 @@ class Remediator:
         self._controls = controls if controls is not None else _controls_of(notify_now)
         self._pending: dict[int, _Pending] = {}
         self._orphans_checked = False   # runs a previous daemon left awaiting approval: cancelled on the first round
-        self._annotated: dict[str, float | None] = {}   # fingerprint -> resolved_at whose notice got the note
         self._max_in_flight_total = max_in_flight_total
         self._in_flight: dict[int, _InFlight] = {}
         self._denials: dict[tuple[str, str], tuple[str, float]] = {}
         self._notes: dict[str, str] = {}   # alert fingerprint -> "remediated by X after N s"
+        # runs between the action's end and their verdict: fingerprint -> (run id, spec, action end).
+        # When the alert resolves first, the check runs at once so the resolved notice can say so.
+        self._verifying: dict[str, tuple[int, RemediationSpec, float, float]] = {}
+        self._verified_early: dict[int, str] = {}   # run id -> note given to the resolved notice
+        self._note_runs: dict[str, float] = {}      # fingerprint -> creation time of the run the note is about
         # one decision at a time: a manual run and a rule round must not both see "nothing in flight"
         self._deciding = asyncio.Lock()
         # `change_events:` config: recorded changes forwarded (PagerDuty Change Events) in the background
@@ -464,14 +468,19 @@ class Remediator:
     async def _annotate_resolved(self, alerts: Sequence[Alert], t: float) -> None:
         """Give the dispatcher the resolved alert again, carrying the verified note, before its resolved notice goes out."""
         feed = getattr(self._controls, "on_alerts", None)
-        if feed is None or not self._notes:
+        if feed is None or not (self._notes or self._verifying):
             return
         noted = []
         for alert in alerts:
+            if alert.state is AlertState.RESOLVED and alert.fingerprint in self._verifying:
+                self._verify_now(alert.fingerprint, t)
             note = self._notes.get(alert.fingerprint)
-            if alert.state is not AlertState.RESOLVED or note is None or self._annotated.get(alert.fingerprint) == alert.resolved_at:
+            # every round, not once: each round the rules report the plain resolved alert again, which
+            # replaces ours in its group until the group is flushed (then the dispatcher ignores it)
+            if alert.state is not AlertState.RESOLVED or note is None:
                 continue
-            self._annotated[alert.fingerprint] = alert.resolved_at
+            if alert.active_at is not None and self._note_runs.get(alert.fingerprint, alert.active_at) < alert.active_at:
+                continue   # the note is about an earlier episode of this alert
             noted.append(dataclasses.replace(alert, annotations={**dict(alert.annotations), NOTE_ANNOTATION: note}))
         if noted:
             try:
@@ -560,14 +569,24 @@ class Remediator:
         if spec.verify is None:
             metrics.RUNS.labels(spec.name, "succeeded").inc()
             return
-        outcome = await verify_after(spec.verify, result.ended_at, engine=self._engine, clock=self._clock)
+        self._verifying[alert.fingerprint] = (run.id, spec, result.ended_at, run.created_at)
+        try:
+            outcome = await verify_after(spec.verify, result.ended_at, engine=self._engine, clock=self._clock)
+        finally:
+            self._verifying.pop(alert.fingerprint, None)
+            early = self._verified_early.pop(run.id, None)
+        if early is not None and not outcome.verified:   # it held when the alert resolved: that is the verdict
+            outcome = dataclasses.replace(outcome, verified=True)
         run.verify = outcome.to_json(spec.verify)
         if outcome.verified:
             run.status = "verified"
-            run.note = f"remediated by {spec.name} after {outcome.after:.0f}s"
+            run.note = early or f"remediated by {spec.name} after {outcome.after:.0f}s"
             self._notes[alert.fingerprint] = run.note
+            self._note_runs[alert.fingerprint] = run.created_at
             while len(self._notes) > NOTE_MEMORY:
-                self._notes.pop(next(iter(self._notes)))
+                oldest = next(iter(self._notes))
+                del self._notes[oldest]
+                self._note_runs.pop(oldest, None)
             await self._store.update_run(run)
             metrics.RUNS.labels(spec.name, "verified").inc()
             await self._event("remediation.verified", {**base, "note": run.note, "expr": spec.verify.expr,
@@ -580,6 +599,22 @@ class Remediator:
         await self._event("remediation.verification_failed", {**base, "expr": spec.verify.expr, "within": spec.verify.within,
                                                               "reason": run.note, "output_tail": output}, outcome.at)
         await self._notify(alert, f"remediation {spec.name}: {run.note}" + await self._breaker_note(spec), output)
+
+    def _verify_now(self, fingerprint: str, t: float) -> None:
+        """The alert resolved while its run was still being verified: evaluate the check now (same rule: only
+        samples newer than the action's end), so the resolved notice this round carries the note."""
+        run_id, spec, action_end, _ = self._verifying[fingerprint]
+        if run_id in self._verified_early or spec.verify is None:
+            return
+        try:
+            holds = bool(self._engine.vector(spec.verify.expr, t, not_before=action_end))
+        except Exception:  # the verification task reports query errors; here it just did not hold yet
+            return
+        if holds:
+            note = f"remediated by {spec.name} after {max(t - action_end, 0.0):.0f}s"
+            self._verified_early[run_id] = note
+            self._notes[fingerprint] = note
+            self._note_runs[fingerprint] = self._verifying[fingerprint][3]
 
     async def _interrupted(self, run: RemediationRun, base: dict[str, Any]) -> None:
         previous = run.status

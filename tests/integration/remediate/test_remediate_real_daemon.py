@@ -28,8 +28,12 @@ what = sys.argv[1]
 if what == "hang":
     time.sleep(120)
 elif what == "heal":
-    urllib.request.urlopen(urllib.request.Request(sys.argv[2] + "/heal", method="POST"), timeout=5).read()
-    print("healed")
+    # like `systemctl restart`: returns at once, the service is healthy a moment later
+    import subprocess
+    later = "import time, urllib.request, sys; time.sleep(0.3); urllib.request.urlopen(urllib.request.Request(sys.argv[1] + '/heal', method='POST'), timeout=5)"
+    subprocess.Popen([sys.executable, "-c", later, sys.argv[2]], start_new_session=True,
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    print("healing")
 else:
     print("restart failed: the unit would not come back")
     sys.exit(1)
@@ -113,3 +117,60 @@ remediations:
     assert [r["id"] for r in second.runs()] == [run["id"]]
     assert not second.events("remediation.started") or all(
         e["run_id"] == run["id"] for e in second.events("remediation.started"))
+
+
+async def test_webhook_bodies_carry_the_verified_note_and_the_failed_output(tmp_path, demo, webhook, start_daemon):
+    """One daemon, two broken targets: `demo` is healed and verified (the resolved notice says so);
+    `dead` cannot be fixed (one notice at once with the action's output tail)."""
+    marker = tmp_path / "starts.jsonl"
+    action = write_action(tmp_path)
+    (tmp_path / "rules.yml").write_text(RULES)
+    (tmp_path / "remediations.yml").write_text(f"""\
+remediations:
+  - name: heal-demo
+    match: ['alertname="ServiceDown"', 'target="demo"']
+    action: {{type: command, argv: [{json.dumps(str(action))}, heal, {json.dumps(demo.url)}], timeout: 10s, env: [PATH, MARKER]}}
+    verify: {{expr: 'probe_success{{target="demo"}} == 1', within: 10s, interval: 1s}}
+    guardrails: {{cooldown: 1m, max_attempts: 1, window: 1h}}
+  - name: restart-dead
+    match: ['alertname="ServiceDown"', 'target="dead"']
+    action: {{type: command, argv: [{json.dumps(str(action))}, fail], timeout: 10s, env: [PATH, MARKER]}}
+    guardrails: {{cooldown: 1m, max_attempts: 1, window: 1h}}
+""")
+    api_port = free_port()
+    targets = (f"  - {{name: demo, type: http, url: '{demo.url}/health', interval: 200ms, timeout: 150ms}}\n"
+               f"  - {{name: dead, type: http, url: 'http://127.0.0.1:{free_port()}/health', interval: 200ms, timeout: 150ms}}")
+    config = base_config(tmp_path, api_port, webhook.url, rule_files=["rules.yml"], remediation_files=["remediations.yml"], targets=targets)
+    daemon = start_daemon(config, api_port, {"MARKER": str(marker)})
+    await wait_for("ready", daemon.ready, 20, daemon.log)
+    await wait_for("demo up", lambda: [t for t in daemon.get("/api/v1/targets")["targets"] if t["name"] == "demo" and t["health"] == "up"],
+                   10, daemon.log)
+    assert http("POST", demo.url + "/break?mode=500")[0] == 200
+
+    def posts(target: str, status: str) -> list[dict]:
+        return [a for p in webhook.posts if p["status"] == status for a in p["alerts"] if a["labels"].get("target") == target]
+
+    # dead: the action fails -> one notice right away, the output tail in `remediation_output`
+    failed = await wait_for("the failure notice", lambda: [a for a in posts("dead", "firing") if "remediation_output" in a["annotations"]],
+                            15, daemon.log)
+    assert "restart failed: the unit would not come back" in failed[0]["annotations"]["remediation_output"]
+    assert failed[0]["annotations"]["summary"] == "dead is down"
+    (dead_run,) = [r for r in daemon.runs() if r["spec"] == "restart-dead"]
+    assert dead_run["status"] == "failed" and dead_run["exit_code"] == 1
+
+    # demo: healed, verified, and the resolved notice says by what and after how long
+    resolved = await wait_for("demo resolved", lambda: posts("demo", "resolved"), 20, daemon.log)
+    # the alert may resolve before the verification's own next tick (1 s): the note is in the notice regardless
+    (demo_run,) = await wait_for("demo verified", lambda: [r for r in daemon.runs() if r["spec"] == "heal-demo" and r["status"] == "verified"],
+                                 15, daemon.log)
+    assert demo_run["note"].startswith("remediated by heal-demo after ")
+    assert resolved[-1]["annotations"].get("remediation") == demo_run["note"], (resolved, daemon.log()[-3000:])
+    (verified,) = daemon.events("remediation.verified")
+    assert verified["note"] == demo_run["note"]
+    # the audit trail in GET /api/v1/remediations: trigger, spec, argv, start, end, exit code, output, verification, approver
+    assert demo_run["trigger"] == "alert" and demo_run["labels"]["target"] == "demo"
+    assert demo_run["action"]["argv"][1:] == ["heal", demo.url]
+    assert demo_run["started_at"] <= demo_run["ended_at"] and demo_run["exit_code"] == 0
+    assert "healing" in demo_run["output_tail"] and demo_run["verify"]["result"] == "verified"
+    assert demo_run["approved_by"] == ""
+    assert len(starts(marker)) == 2

@@ -9,6 +9,8 @@
   acknowledge the group whose dedup key is the incident key, so escalation stops
   instead of paging someone else.
 
+- `GET /api/v1/notify/receivers` (read token): per integration, whether it is failing (breaker
+  open, WatchdogNotificationsFailing raised), its last error and what is queued for it.
 - `POST /api/v1/receivers/{name}/test` (write token): a fire drill through the receiver's real
   notifiers; answers what each channel said (watchdog.notify.drill).
 
@@ -208,8 +210,17 @@ async def receiver_test(request: web.Request) -> web.Response:
     return success({"receiver": name, "answers": answers})
 
 
+async def notify_receivers(request: web.Request) -> web.Response:
+    """`GET /api/v1/notify/receivers` (read token): each integration's breaker (`failing` is what
+    raises WatchdogNotificationsFailing), consecutive failures, last error and queued notices."""
+    outbox = getattr(_dispatcher(request.app[CTX]), "_outbox", None)
+    states = outbox.integration_states() if outbox is not None and hasattr(outbox, "integration_states") else []
+    return success({"receivers": states, "failing": sorted({s["receiver"] for s in states if s["failing"]})})
+
+
 def register(app: web.Application, ctx: Any = None) -> None:
     """Add the channel ack endpoints (they authenticate by signature, not by API token) and the fire drill."""
     app.router.add_post(SLACK_PATH, slack_actions)
     app.router.add_post(PAGERDUTY_PATH, pagerduty_webhook)
     app.router.add_post("/api/v1/receivers/{name}/test", receiver_test)
+    app.router.add_get("/api/v1/notify/receivers", notify_receivers)

@@ -112,6 +112,29 @@ class Outbox:
         return {k: {"open": c.breaker.open, "consecutive_failures": c.breaker.consecutive, "last_error": c.breaker.last_error}
                 for k, c in sorted(self._channels.items())}
 
+    def integration_states(self) -> list[dict[str, Any]]:
+        """Every configured integration with its breaker and queue, for `GET /api/v1/notify/receivers`.
+
+        `failing` is the breaker being open (what raised WatchdogNotificationsFailing); errors are
+        the notifiers' messages, which name only a URL's scheme and host, never a secret.
+        """
+        queued: dict[str, int] = {}
+        for item in self._outbox.values():
+            ikey = item.payload.get("integration_key", "")
+            queued[ikey] = queued.get(ikey, 0) + 1
+        out = []
+        for key, integ in sorted(self._by_key.items()):
+            channel = self._channels.get(key)
+            breaker = channel.breaker if channel is not None else None
+            out.append({
+                "key": key, "receiver": integ.receiver, "integration": integ.integration,
+                "failing": bool(breaker and breaker.open),
+                "consecutive_failures": breaker.consecutive if breaker else 0,
+                "last_error": breaker.last_error if breaker else "",
+                "queued": queued.get(key, 0),
+            })
+        return out
+
     def __len__(self) -> int:
         return len(self._outbox)
 

@@ -168,3 +168,47 @@ async def test_outbox_row_already_in_the_log_is_not_resent_after_a_crash(store, 
     await d.process_due()
     assert slack.received == [] and await store.outbox_all() == []
     await d.close()
+
+
+async def test_failing_receiver_shows_in_the_api_and_metrics(store, slack, pd):
+    from dataclasses import dataclass
+    from typing import Any
+
+    import aiohttp
+    from aiohttp.test_utils import TestServer
+    from prometheus_client import REGISTRY, generate_latest
+
+    from watchdog.api import build_api
+
+    @dataclass
+    class Ctx:
+        clock: Any
+        store: Any
+        dispatcher: Any
+        ready: bool = True
+        token: Any = None
+        read_token: Any = None
+        engine: Any = None
+
+    clock = FakeClock(T0)
+    d = Dispatcher(alerting(slack, pd, {"chat": {"fallback": ["pager"]}}), store=store, clock=clock, rng=random.Random(3))
+    slack.fail_next(1000, "server_error")
+    await d.on_alerts([alert()], clock.now())
+    await run(clock, d, 120)
+    server = TestServer(build_api(Ctx(clock=clock, store=store, dispatcher=d)), host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(server.make_url("/api/v1/notify/receivers")) as resp:
+                assert resp.status == 200
+                data = (await resp.json())["data"]
+    finally:
+        await server.close()
+    states = {s["key"]: s for s in data["receivers"]}
+    assert data["failing"] == ["chat"]
+    chat = next(s for s in states.values() if s["receiver"] == "chat")
+    assert chat["failing"] and chat["consecutive_failures"] >= 5 and chat["queued"] == 1
+    assert "slack" in chat["last_error"] and "T000" not in chat["last_error"]   # the webhook path is a secret
+    assert not next(s for s in states.values() if s["receiver"] == "pager")["failing"]
+    assert 'watchdog_notify_receiver_failing{integration="slack",receiver="chat"} 1.0' in generate_latest(REGISTRY).decode()
+    await d.close()

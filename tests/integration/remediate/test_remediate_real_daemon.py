@@ -174,3 +174,36 @@ remediations:
     assert "healing" in demo_run["output_tail"] and demo_run["verify"]["result"] == "verified"
     assert demo_run["approved_by"] == ""
     assert len(starts(marker)) == 2
+
+
+async def test_shipped_rollback_runs_after_a_change_recorded_through_the_api(tmp_path, demo, webhook, start_daemon):
+    """remediations/rollback-demo.yml and its script as shipped; the shipped rule with a shorter `for:`."""
+    rule = (ROOT / "rules" / "demo-rollback.rules.yml").read_text()
+    assert "for: 20s" in rule
+    (tmp_path / "rollback.rules.yml").write_text(rule.replace("for: 20s", "for: 1s").replace("rules:\n", "interval: 250ms\n    rules:\n", 1))
+    api_port = free_port()
+    targets = (f"  - {{name: demo, type: http, url: '{demo.url}/health', interval: 100ms, timeout: 90ms, labels: {{service: demo}}}}\n"
+               f"  - {{name: demo-metrics, type: scrape, url: '{demo.url}/metrics', interval: 250ms, timeout: 200ms, labels: {{service: demo}}}}")
+    config = base_config(tmp_path, api_port, webhook.url, rule_files=["rollback.rules.yml"],
+                         remediation_files=[str(ROOT / "remediations" / "rollback-demo.yml")], targets=targets)
+    daemon = start_daemon(config, api_port, {"WATCHDOG_DEMO_PORT": str(demo.port)})
+    await wait_for("ready", daemon.ready, 20, daemon.log)
+    # the deploy pipeline tells the daemon about v2, then v2 fails every request
+    status, body = daemon.post("/api/v1/changes", {"service": "demo", "version": "v2", "previous_version": "v1",
+                                                   "link": "https://ci.example/builds/42"})
+    assert status == 201, body
+    assert http("POST", demo.url + "/break?mode=500")[0] == 200
+
+    (run,) = await wait_for("the rollback verified", lambda: [r for r in daemon.runs() if r["status"] in ("verified", "failed", "verification_failed")],
+                            40, daemon.log)
+    assert run["spec"] == "rollback-demo" and run["status"] == "verified", run
+    assert run["action"]["argv"][1:] == ["--service=demo", "--to=v1"]
+    assert "rolling back demo to v1" in run["output_tail"]
+    assert http("GET", demo.url + "/health")[0] == 200     # the script really healed it
+    kinds = [e["kind"] for e in daemon.events()]
+    assert kinds.index("change.recorded") < kinds.index("alert.firing") < kinds.index("remediation.started") < kinds.index("remediation.verified")
+    (change,) = daemon.events("change.recorded")
+    assert change["service"] == "demo" and change["version"] == "v2"
+    await wait_for("resolved with the note", lambda: [a for p in webhook.posts if p["status"] == "resolved" for a in p["alerts"]
+                                                      if a["annotations"].get("remediation", "").startswith("remediated by rollback-demo")],
+                   30, daemon.log)

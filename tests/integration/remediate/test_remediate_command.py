@@ -226,14 +226,18 @@ async def test_missing_program_is_refused_and_unstartable_is_an_error(tmp_path):
     assert result.error.startswith("cannot start /nonexistent/prog") and result.exit_code is None
 
 
-async def test_shell_true_runs_the_string_with_alert_env(tmp_path):
+async def test_shell_true_runs_the_string_with_alert_env_and_is_logged_at_every_run(tmp_path, caplog):
     out = tmp_path / "shell.out"
-    act = CommandAction(type="command", shell=True, command=f'echo "$WATCHDOG_ALERT_TARGET" > {out}', env=["PATH"])
+    act = CommandAction(type="command", shell=True, command=f'echo "$WATCHDOG_ALERT_TARGET" >> {out}', env=["PATH"])
     runner = CommandRunner({"PATH": os.environ["PATH"]})
-    prepared, result = await run(runner, act, ctx(tmp_path, {"target": "$(id)"}))
-    assert result.ok
-    assert out.read_text() == "$(id)\n"
+    caplog.set_level("WARNING", logger="watchdog.remediate")
+    for _ in range(2):
+        prepared, result = await run(runner, act, ctx(tmp_path, {"target": "$(id)"}))
+        assert result.ok
+    assert out.read_text() == "$(id)\n$(id)\n"
     assert prepared.describe()["shell"] is True
+    shell_logs = [r for r in caplog.records if "runs a shell command (shell: true)" in r.getMessage()]
+    assert len(shell_logs) == 2 and all(r.levelname == "WARNING" for r in shell_logs)
 
 
 def _dead(pid: int) -> bool:

@@ -27,7 +27,7 @@ from watchdog.clock import Clock
 from watchdog.model import Event
 from watchdog.notify import metrics
 from watchdog.notify.base import Notice, PermanentError, RetryableError
-from watchdog.notify.delivery import ChannelState, channel_state
+from watchdog.notify.delivery import ChannelState, TokenBucket, channel_state
 from watchdog.notify.fallback import FallbackRouter
 from watchdog.notify.registry import Integration
 from watchdog.state.base import NotificationRecord, OutboxItem, Store
@@ -84,6 +84,7 @@ class Outbox:
         self._deferred_log: dict[Key, NotificationRecord] = {}
         self._by_key: dict[str, Integration] = {}
         self._channels: dict[str, ChannelState] = {}     # per integration key: breaker, rate bucket
+        self._buckets: dict[str, TokenBucket] = {}        # per rate key (Slack channel, PagerDuty routing key)
         self._fallback = FallbackRouter(self)
         self._loaded = False
         self._load_lock = asyncio.Lock()
@@ -102,6 +103,11 @@ class Outbox:
         state = self._channels.get(integ.key)
         if state is None:
             state = self._channels[integ.key] = channel_state(integ.policy, integ.integration)
+            rate_key = getattr(integ.notifier, "rate_key", "")
+            if rate_key and state.bucket is not None:
+                # The channel's limit is per Slack channel / PagerDuty routing key, not per receiver:
+                # integrations that post to the same one share its budget.
+                state.bucket = self._buckets.setdefault(rate_key, state.bucket)
         return state
 
     def integrations_of(self, receiver: str) -> list[Integration]:

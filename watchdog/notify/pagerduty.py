@@ -10,6 +10,7 @@ configured; the summary is cut to PagerDuty's 1024 characters.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from watchdog.clock import Clock
@@ -56,6 +57,12 @@ class PagerdutyNotifier:
 
     def __repr__(self) -> str:
         return f"PagerdutyNotifier(receiver={self.receiver!r})"
+
+    @property
+    def rate_key(self) -> str:
+        """PagerDuty rate-limits per routing key: integrations sharing one share its budget (a hash, not the key)."""
+        key = secret_text(getattr(self._cfg, "routing_key", None)) or secret_text(getattr(self._cfg, "service_key", None)) or ""
+        return "pagerduty:" + hashlib.sha256(f"{self._url}\0{key}".encode()).hexdigest()[:32] if key else ""
 
     def _routing_key(self) -> str:
         key = secret_text(getattr(self._cfg, "routing_key", None)) or secret_text(getattr(self._cfg, "service_key", None))

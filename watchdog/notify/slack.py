@@ -17,6 +17,7 @@ server errors retry, the rest (invalid_auth, channel_not_found, invalid_blocks, 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import ssl
@@ -149,6 +150,14 @@ class SlackNotifier:
 
     def __repr__(self) -> str:
         return f"SlackNotifier(receiver={self.receiver!r})"
+
+    @property
+    def rate_key(self) -> str:
+        """Slack's limit is about one message per second per channel: integrations posting to the
+        same channel (same webhook, or same workspace token and channel) share it. A hash: the
+        webhook URL and the token are secrets."""
+        target = f"{self._token}\0{getattr(self._cfg, 'channel', '')}" if self._token else str(self._webhook_url)
+        return "slack:" + hashlib.sha256(target.encode()).hexdigest()[:32]
 
     @property
     def bot_mode(self) -> bool:

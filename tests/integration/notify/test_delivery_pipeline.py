@@ -212,3 +212,27 @@ async def test_failing_receiver_shows_in_the_api_and_metrics(store, slack, pd):
     assert not next(s for s in states.values() if s["receiver"] == "pager")["failing"]
     assert 'watchdog_notify_receiver_failing{integration="slack",receiver="chat"} 1.0' in generate_latest(REGISTRY).decode()
     await d.close()
+
+
+async def test_rate_limit_is_per_slack_channel_and_per_pagerduty_key_not_per_integration(store, slack, pd):
+    """Two integrations posting to the same Slack webhook share its 1/s; two PagerDuty integrations on
+    one routing key share its budget; another routing key has its own."""
+    clock = FakeClock(T0)
+    am = AlertingConfig.model_validate({
+        "route": {"receiver": "both", "group_by": ["alertname", "instance"], "group_wait": "30s", "group_interval": "1h"},
+        "receivers": [{"name": "both",
+                       "slack_configs": [{"api_url": slack.webhook_url()}, {"api_url": slack.webhook_url(), "title": "copy"}],
+                       "pagerduty_configs": [{"routing_key": PD_KEY, "url": pd.url}, {"routing_key": PD_KEY, "url": pd.url},
+                                             {"routing_key": "OTHER" + PD_KEY[5:], "url": pd.url}]}],
+    })
+    attach_delivery_options(am, {"both": DeliveryOptions.model_validate({"rate_limit": {"count": 2, "per": "1m"}})})
+    d = Dispatcher(am, store=store, clock=clock)
+    await d.on_alerts([alert(instance=f"i{i}") for i in range(3)], clock.now())
+    clock.advance(30)
+    await d.process_due()
+    assert len(slack.received) == 2                                   # 2 per minute for the one webhook, not 2 each
+    keys = [e["routing_key"] for e in pd.events]
+    assert keys.count(PD_KEY) == 2 and keys.count("OTHER" + PD_KEY[5:]) == 2
+    await run(clock, d, 120, step=5.0)
+    assert len(slack.received) == 6 and len(pd.events) == 9           # all delivered in the end
+    await d.close()

@@ -3,7 +3,9 @@
 Everything is real and on loopback: `watchdog demo-service` (detached, as `make run` starts it), `watchdog run`
 as a subprocess with a benchmark config (probe and evaluation interval 1 s, `for: 0s`, group_wait 0), a
 webhook receiver served by this script (it timestamps every notice on arrival), and the shipped
-`remediations/scripts/restart-demo.sh` as the action, verified by `probe_success == 1`. This script also
+`remediations/scripts/restart-demo.sh` as the action, verified by `probe_success == 1` (verify.interval 1 s, the
+spec's default: the check re-runs as soon as a probe sample it reads lands, and the daemon probes the target when
+the action ends, so the interval is only a fallback). This script also
 polls the demo's /health every 10 ms to know when the service is really healthy again.
 
 Per repetition: POST /break?mode=crash (or 500), then the times from the fault to
@@ -294,7 +296,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repetitions", type=int, default=20)
     parser.add_argument("--mode", choices=("crash", "500"), default="crash")
-    parser.add_argument("--verify-interval", type=float, default=0.1, help="the remediation's verify.interval (seconds)")
+    parser.add_argument("--verify-interval", type=float, default=1.0, help="the remediation's verify.interval (seconds): only a fallback, the check re-runs when a probe sample lands")
     parser.add_argument("--settle", type=float, default=1.0, help="idle seconds between repetitions (plus 0..1 probe interval at random)")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args.repetitions, args.mode, args.verify_interval, args.settle)), indent=2))

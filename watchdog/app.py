@@ -256,6 +256,7 @@ class Daemon:
             notify_now=self._dispatcher.notify_now, external_labels=external_labels,
             is_muted=self._dispatcher.is_muted, controls=self._dispatcher,
             change_events=config.change_events,
+            probe_now=self._scheduler.probe_now,   # an action's end probes its target at once
         )
         self._rules = RuleManager(
             loaded.rule_groups, engine=self._engine, series=self._series, store=self._store, clock=self.clock,
@@ -276,6 +277,11 @@ class Daemon:
 
     def _sink(self, source: str, result: ProbeResult, t: float) -> None:
         self._series.append_batch(source, result.samples, t)
+        # fresh samples: the rule groups that read them evaluate now, not at their grid's phase,
+        # and a verification waiting on them re-checks now
+        label_sets = [labels for labels, _ in result.samples]
+        self._rules.series_appended(source, label_sets)
+        self._remediator.samples_landed(label_sets)
 
     async def _on_alerts(self, alerts: Sequence[Alert], t: float) -> None:
         """After every rule-evaluation round: notify and remediate. A failure in one never stops the other."""

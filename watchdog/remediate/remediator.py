@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 import logging
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
@@ -33,12 +34,13 @@ from watchdog.remediate.changes import change_forwarder, change_json, find_chang
 from watchdog.remediate.guardrails import Allow, Deny, breaker_state, decide
 from watchdog.remediate.runners import default_runners
 from watchdog.remediate.spec import RemediationSpec
-from watchdog.remediate.verify import VectorEngine, verify_after
+from watchdog.remediate.verify import Landings, VectorEngine, expr_targets, verify_after
 from watchdog.state.base import RemediationRun, Store
 
 log = logging.getLogger("watchdog.remediate")
 
-NotifyNow = Callable[[list[Alert], str], Awaitable[None]]
+NotifyNow = Callable[..., Awaitable[None]]   # (alerts, reason[, escalate=True])
+ProbeNow = Callable[[str], bool]              # ProbeScheduler.probe_now: probe a target at once
 KILL_SWITCH_KEY = "remediation.kill_switch"
 EVENT_OUTPUT_CHARS = 4096          # output tail copied into events and the alert annotation
 HISTORY_LIMIT = 500                # newest runs of a spec the guardrails look at
@@ -70,6 +72,15 @@ class _Pending:
     ctx: ActionContext
     base: dict[str, Any]
     expires_at: float
+
+
+def _accepts_escalate(notify_now: Any) -> bool:
+    """Whether the notice callback takes `escalate=` (the dispatcher does; simple test doubles may not)."""
+    try:
+        params = inspect.signature(notify_now).parameters
+    except (TypeError, ValueError):
+        return False
+    return "escalate" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
 def _controls_of(notify_now: Any) -> Any:
@@ -135,12 +146,17 @@ class Remediator:
         max_in_flight_total: int | None = None,
         controls: Any = None,
         change_events: Any = None,
+        probe_now: ProbeNow | None = None,
     ) -> None:
         self._specs = list(specs)
         self._store = store
         self._engine = engine
         self._clock = clock
         self._notify_now = notify_now
+        self._notify_escalates = notify_now is not None and _accepts_escalate(notify_now)
+        # when an action ends, its target is probed at once and verification wakes when the sample lands
+        self._probe_now = probe_now
+        self.landings = Landings()
         self._external_labels = dict(external_labels or {})
         self._runners = dict(runners) if runners is not None else default_runners()
         self._is_muted = is_muted
@@ -193,6 +209,10 @@ class Remediator:
 
     def awaiting_approval(self) -> list[RemediationRun]:
         return [p.run for p in self._pending.values()]
+
+    def samples_landed(self, label_sets: Sequence[Labels]) -> None:
+        """The daemon's series sink: these series just got a sample (wakes verifications that read them)."""
+        self.landings.landed(label_sets)
 
     def note_for(self, fingerprint: str) -> str | None:
         """The last "remediated by X after N s" note for an alert (for its resolved notice)."""
@@ -543,7 +563,8 @@ class Remediator:
             await self._safe_update(run)
             metrics.RUNS.labels(spec.name, "failed").inc()
             await self._event("remediation.failed", {**base, "reason": run.note})
-            await self._notify(alert, f"remediation {spec.name} failed: {run.note}" + await self._breaker_note(spec), "")
+            await self._notify(alert, f"remediation {spec.name} failed: {run.note}" + await self._breaker_note(spec), "",
+                               escalate=True)
         finally:
             self._in_flight.pop(run.id, None)
             metrics.IN_FLIGHT.dec()
@@ -560,7 +581,8 @@ class Remediator:
             metrics.RUNS.labels(spec.name, "failed").inc()
             await self._event("remediation.failed", {**base, "exit_code": result.exit_code, "timed_out": result.timed_out,
                                                      "reason": result.reason, "output_tail": output}, result.ended_at)
-            await self._notify(alert, f"remediation {spec.name} failed: {result.reason}" + await self._breaker_note(spec), output)
+            await self._notify(alert, f"remediation {spec.name} failed: {result.reason}" + await self._breaker_note(spec), output,
+                               escalate=True)
             return
         run.status = "succeeded"
         await self._store.update_run(run)
@@ -570,8 +592,10 @@ class Remediator:
             metrics.RUNS.labels(spec.name, "succeeded").inc()
             return
         self._verifying[alert.fingerprint] = (run.id, spec, result.ended_at, run.created_at)
+        self._probe_targets(spec, alert)
         try:
-            outcome = await verify_after(spec.verify, result.ended_at, engine=self._engine, clock=self._clock)
+            outcome = await verify_after(spec.verify, result.ended_at, engine=self._engine, clock=self._clock,
+                                         landings=self.landings)
         finally:
             self._verifying.pop(alert.fingerprint, None)
             early = self._verified_early.pop(run.id, None)
@@ -598,7 +622,8 @@ class Remediator:
         metrics.RUNS.labels(spec.name, "verification_failed").inc()
         await self._event("remediation.verification_failed", {**base, "expr": spec.verify.expr, "within": spec.verify.within,
                                                               "reason": run.note, "output_tail": output}, outcome.at)
-        await self._notify(alert, f"remediation {spec.name}: {run.note}" + await self._breaker_note(spec), output)
+        await self._notify(alert, f"remediation {spec.name}: {run.note}" + await self._breaker_note(spec), output,
+                           escalate=True)
 
     def _verify_now(self, fingerprint: str, t: float) -> None:
         """The alert resolved while its run was still being verified: evaluate the check now (same rule: only
@@ -615,6 +640,19 @@ class Remediator:
             self._verified_early[run_id] = note
             self._notes[fingerprint] = note
             self._note_runs[fingerprint] = self._verifying[fingerprint][3]
+
+    def _probe_targets(self, spec: RemediationSpec, alert: Alert) -> None:
+        """Ask for a probe of the alert's target (and any target the check names) now, not at the next interval."""
+        if self._probe_now is None or spec.verify is None:
+            return
+        targets = set(expr_targets(spec.verify.expr, self._engine))
+        if alert.labels.get("target"):
+            targets.add(alert.labels.get("target"))
+        for target in sorted(targets):
+            try:
+                self._probe_now(target)
+            except Exception:  # verification still sees the next scheduled probe
+                log.exception("could not ask for an immediate probe of %s", target)
 
     async def _interrupted(self, run: RemediationRun, base: dict[str, Any]) -> None:
         previous = run.status
@@ -645,15 +683,21 @@ class Remediator:
         log.info("%s %s%s", kind, data.get("remediation", ""), _log_detail(data))
         await self._store.append_event(Event(time=self._clock.now() if t is None else t, kind=kind, data=data))
 
-    async def _notify(self, alert: Alert, reason: str, output: str) -> None:
-        """One notice at once (the dispatcher bypasses group and repeat intervals for it)."""
+    async def _notify(self, alert: Alert, reason: str, output: str, *, escalate: bool = False) -> None:
+        """One notice at once (the dispatcher bypasses group and repeat intervals for it).
+
+        `escalate`: a run that failed or was not verified also goes to the next escalation level."""
         if self._notify_now is None:
             return
         annotations = dict(alert.annotations)
         # the output tail, or at least why there is none, travels with the alert to every channel
         annotations["remediation_output"] = output or f"({reason})"
         try:
-            await self._notify_now([dataclasses.replace(alert, annotations=annotations)], reason)
+            alerts = [dataclasses.replace(alert, annotations=annotations)]
+            if escalate and self._notify_escalates:
+                await self._notify_now(alerts, reason, escalate=True)
+            else:
+                await self._notify_now(alerts, reason)
         except Exception:
             log.exception("immediate notice for %s failed", alert.name)
 

@@ -58,3 +58,18 @@ async def test_escalation_expectations_fail_without_the_ack(tmp_path):
     wrong_level.write_text(text.replace("../../", str(base.parent.parent) + "/").replace("level: 1, receivers: [lead]", "level: 1, receivers: [manager]"))
     (failure,) = await scenario.run_scenario(str(wrong_level))
     assert "expected escalation to level 1 of demo-escalation" in failure
+
+
+def test_every_shipped_rule_and_remediation_file_has_a_scenario():
+    """Issue 7: a scenario for every example in rules/ and remediations/ (run above, so by `make test`)."""
+    import yaml
+
+    root = Path(__file__).resolve().parents[3]
+    covered: set[Path] = set()
+    for path in SCENARIOS:
+        doc = yaml.safe_load(path.read_text())
+        for ref in [*doc.get("rule_files", []), *doc.get("remediation_files", [])]:
+            covered.add((path.parent / ref).resolve())
+    shipped = sorted([*(root / "rules").glob("*.rules.yml"), *(root / "remediations").glob("*.yml")])
+    assert len(shipped) >= 6
+    assert [str(p.relative_to(root)) for p in shipped if p.resolve() not in covered] == []

@@ -157,3 +157,34 @@ async def test_change_post_needs_the_write_token(served):
     _, http, _ = served
     resp = await http.post("api/v1/changes", json={"service": "demo", "version": "v1"})
     assert resp.status == 401
+
+
+async def test_approval_through_the_cli_and_the_kill_switch_and_manual_runs_through_the_api(served, monkeypatch):
+    ctx, http, url = served
+    monkeypatch.setenv("WATCHDOG_TOKEN", TOKEN)
+    # kill switch through the API: an alert is not remediated while it is on, and it is on the timeline
+    assert (await http.post("api/v1/remediations/kill-switch", json={"by": "frank"})).status == 401
+    resp = await http.post("api/v1/remediations/kill-switch", json={"by": "frank"}, headers=AUTH)
+    assert resp.status == 200 and (await resp.json())["data"] == {"kill_switch": True}
+    alert = Alert(labels=Labels.of(alertname="Down", target="web"), annotations={}, state=AlertState.FIRING, active_at=ctx.clock.now())
+    await ctx.remediator.on_alerts([alert], ctx.clock.now())
+    assert await ctx.store.runs() == []
+    resp = await http.post("api/v1/remediations/manual-fix/run", json={"labels": {"target": "web"}}, headers=AUTH)
+    assert resp.status == 200 and (await resp.json())["data"]["status"] == "skipped"
+    assert (await http.delete("api/v1/remediations/kill-switch", headers=AUTH)).status == 200
+    assert (await (await http.get("api/v1/remediations")).json())["data"]["kill_switch"] is False
+    switched = [e.data for e in await ctx.store.events(kinds=["remediation.kill_switch"])]
+    assert [(d["on"], d["by"]) for d in switched] == [(True, "frank"), (False, "api")]
+
+    # a manual run through the API: same recording, trigger "manual"
+    resp = await http.post("api/v1/remediations/manual-fix/run", json={"labels": {"target": "web"}, "dry_run": True}, headers=AUTH)
+    body = (await resp.json())["data"]
+    assert resp.status == 201 and body["status"] == "dry_run" and body["trigger"] == "manual"
+
+    # approval through the CLI (`watchdog approve ID --by NAME`)
+    await ctx.remediator.on_alerts([alert], ctx.clock.now())
+    (parked,) = [r for r in await ctx.store.runs() if r.status == "awaiting_approval"]
+    assert await run_cli(url, "approve", str(parked.id), "--by", "grace") == 0
+    approved = await ctx.store.get_run(parked.id)
+    assert approved.approved_by == "grace" and approved.status in ("running", "succeeded")
+    assert await run_cli(url, "approve", str(parked.id)) == 1          # not awaiting approval any more

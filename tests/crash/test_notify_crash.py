@@ -6,7 +6,8 @@ alert group and post to a webhook channel that answers slowly (so sends are in f
 kill comes). After >= 20 kills the targets heal and the daemon runs until every group that fired
 has been resolved. A duplicate is the same group, status and alert set (with their start/end
 times) arriving twice; the one window no outbox can close (the channel accepted, the process died
-before the notification log was written) is counted and reported, and must stay rare.
+before the notification log was written) is counted and reported, and every repeat must trace
+back to a kill that came while its earlier copy was in flight or just answered.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ ROOT = Path(__file__).resolve().parents[2]
 TARGETS = 3
 KILLS = 22
 SEED = int(os.environ.get("WATCHDOG_CRASH_SEED", "20240601"))
+# How long after the channel's answer a kill still counts as "before the log write". The write
+# itself takes milliseconds, but on a loaded 2-core CI box (several suites at once) the killed
+# daemon was once seen not to have logged an answer 0.99 s old; a resend beyond this is a bug.
+LOG_GRACE = 2.0
 
 pytestmark = pytest.mark.e2e
 
@@ -39,6 +44,8 @@ class World:
     def __init__(self, rng: random.Random) -> None:
         self.healthy = [True] * TARGETS
         self.posts: list[dict] = []
+        self.timings: list[tuple[float, float]] = []   # per post: (request arrived, answer sent), monotonic
+        self.kills: list[float] = []                    # when each SIGKILL was sent, monotonic
         self.rng = rng
 
     async def health(self, request: web.Request) -> web.Response:
@@ -46,10 +53,33 @@ class World:
         return web.Response(status=200 if self.healthy[i] else 500, text="ok" if self.healthy[i] else "down")
 
     async def hook(self, request: web.Request) -> web.Response:
+        arrived = time.monotonic()
         body = await request.json()
         await asyncio.sleep(self.rng.uniform(0.0, 0.15))   # a slow channel: kills land mid-send
+        # Accepted even if the sender died meanwhile (as a real channel would): that is the window.
         self.posts.append(body)
+        self.timings.append((arrived, time.monotonic()))
         return web.json_response({"ok": True})
+
+    def unexplained_duplicates(self) -> list[tuple]:
+        """Repeats of a notice that no kill can explain.
+
+        A repeat is explained only when a SIGKILL came while the earlier copy was in flight or just
+        after the channel answered it (before the daemon could log the acceptance: `LOG_GRACE`);
+        a copy answered to a live daemon and still sent again is a bug, and must never happen.
+        """
+        copies: dict[tuple, list[int]] = {}
+        for n, post in enumerate(self.posts):
+            copies.setdefault(identity(post), []).append(n)
+        unexplained = []
+        for key, indexes in copies.items():
+            for n in indexes[:-1]:
+                arrived, answered = self.timings[n]
+                if not any(arrived <= k <= answered + LOG_GRACE for k in self.kills):
+                    later = [round(k - answered, 3) for k in self.kills if k >= arrived][:1]
+                    again = [round(self.timings[m][0] - answered, 3) for m in indexes if m > n][:1]
+                    unexplained.append((key, {"answered_to_next_kill_s": later, "answered_to_resend_s": again}))
+        return unexplained
 
 
 def identity(post: dict) -> tuple:
@@ -122,6 +152,7 @@ async def test_sigkill_while_notices_are_in_flight(tmp_path, request, record_pro
                     i = rng.randrange(TARGETS)
                     world.healthy[i] = not world.healthy[i]
                 await asyncio.sleep(rng.uniform(0.0, 0.6))
+                world.kills.append(time.monotonic())
                 os.killpg(proc.pid, signal.SIGKILL)
                 await asyncio.to_thread(proc.wait)
             world.healthy = [True] * TARGETS
@@ -140,10 +171,20 @@ async def test_sigkill_while_notices_are_in_flight(tmp_path, request, record_pro
     elapsed = time.monotonic() - started
     counts = Counter(identity(p) for p in world.posts)
     duplicates = sum(n - 1 for n in counts.values() if n > 1)
+    unexplained = world.unexplained_duplicates()
+    # A stricter view: the same group, status and alert set twice in a row, whatever the times say
+    # (a notice rebuilt after a restart instead of re-sent from the outbox would differ only in them).
+    previous: dict[str, tuple] = {}
+    repeats = 0
+    for p in world.posts:
+        shape = (p["status"], tuple(sorted((a["fingerprint"], a["status"]) for a in p["alerts"])))
+        repeats += previous.get(p["groupKey"]) == shape
+        previous[p["groupKey"]] = shape
     firing = sum(1 for p in world.posts if p["status"] == "firing")
     resolved = sum(1 for p in world.posts if p["status"] == "resolved")
     report = {"kills": KILLS, "seed": SEED, "notices": len(world.posts), "firing": firing, "resolved": resolved,
-              "duplicates": duplicates, "seconds": round(elapsed, 1)}
+              "duplicates": duplicates, "repeats_ignoring_times": repeats,
+              "unexplained_duplicates": len(unexplained), "seconds": round(elapsed, 1)}
     # Reported even without -s: on the terminal summary and as junit properties.
     print("crash test:", json.dumps(report))
     for key, value in report.items():
@@ -159,10 +200,12 @@ async def test_sigkill_while_notices_are_in_flight(tmp_path, request, record_pro
     for p in world.posts:
         by_group.setdefault(p["groupKey"], []).append(p["status"])
     assert all(statuses[-1] == "resolved" for statuses in by_group.values()), (by_group, log_text)
-    # no notice twice, beyond the one unavoidable window (accepted, killed before the log write)
-    # Measured 2-3 per 22 kills on a busy 2-core machine (docs/notifications.md); more means the window grew.
-    # The bound is loose on purpose (CI shares 2 cores): it catches a window that grew, not noise.
-    assert duplicates <= max(1, KILLS // 3), (report, [k for k, n in counts.items() if n > 1])
+    # No notice twice, except in the one unavoidable window: every repeat must trace back to a kill
+    # that came while its earlier copy was in flight (or answered and not yet logged). How many
+    # repeats that gives depends on where the random kills land, so it is reported, not bounded by a
+    # guess; a repeat no kill explains (a restart or reload resending what was delivered) fails.
+    assert unexplained == [], (report, unexplained)
+    assert repeats == duplicates, (report, "a notice was rebuilt and re-sent with other times")
     from watchdog.state.sqlite import SqliteStore
 
     store = SqliteStore(str(tmp_path / "wd.db"))

@@ -245,6 +245,37 @@ async def test_the_resolved_notice_carries_the_verified_note(tmp_path, fake_cloc
     assert alert_json["annotations"]["remediation"] == verified.note
 
 
+async def test_the_note_survives_later_rounds_and_stays_with_its_episode(tmp_path, fake_clock, env):
+    store, d = env
+    series = SeriesStore()
+    specs = make_specs(tmp_path, "verify: {expr: 'probe_success{target=\"demo\"} == 1', within: 30s, interval: 10s}\n")
+    r = remediator(specs, store, d, fake_clock, series)
+    a = down(fake_clock)
+    await d.on_alerts([a], fake_clock.now())
+    await r.on_alerts([a], fake_clock.now())
+    (run,) = await store.runs()
+    await settled(store, run.id, "succeeded")
+    fake_clock.advance(1)
+    series.append(Labels.of({"__name__": "probe_success", "target": "demo"}), 1.0, fake_clock.now())
+    # the alert resolves before the verification's next tick: the check runs at once for the notice
+    resolved = dataclasses.replace(a, state=AlertState.RESOLVED, resolved_at=fake_clock.now())
+    (key,) = d.group_keys_for(a.labels)
+    for _ in range(3):   # every round the rules report the plain alert again; the note is given again
+        await d.on_alerts([resolved], fake_clock.now())
+        assert "remediation" not in d.find_group(key).alerts[a.fingerprint].annotations
+        await r.on_alerts([resolved], fake_clock.now())
+        assert d.find_group(key).alerts[a.fingerprint].annotations["remediation"] == "remediated by fix after 1s"
+    await fake_clock.run_for(10)
+    assert (await settled(store, run.id, "verified")).note == "remediated by fix after 1s"
+    # a later episode of the same alert that nobody remediated does not inherit the note
+    fake_clock.advance(600)
+    later = dataclasses.replace(a, state=AlertState.RESOLVED, active_at=fake_clock.now() - 60, fired_at=fake_clock.now() - 60,
+                                resolved_at=fake_clock.now())
+    await d.on_alerts([later], fake_clock.now())
+    await r.on_alerts([later], fake_clock.now())
+    assert "remediation" not in d.find_group(key).alerts[a.fingerprint].annotations
+
+
 async def parked(tmp_path, fake_clock, store, d, guardrails=GUARDRAILS, timeout="1h"):
     r = remediator(make_specs(tmp_path, f"require_approval: true\napproval_timeout: {timeout}\n", guardrails=guardrails), store, d, fake_clock)
     alert = down(fake_clock)

@@ -53,7 +53,9 @@ def html_body(notice: Notice) -> str:
         parts.append(f"<h3>{title}</h3><ul>")
         for a in alerts:
             labels = ", ".join(f"{html.escape(k)}={html.escape(v)}" for k, v in sorted(a.labels.items()))
-            parts.append(f"<li>{html.escape(templates.alert_line(a))}<br><small>{labels}</small></li>")
+            output = templates.remediation_output(a)
+            pre = f"<pre>{html.escape(output)}</pre>" if output else ""
+            parts.append(f"<li>{html.escape(templates.alert_line(a))}<br><small>{labels}</small>{pre}</li>")
         parts.append("</ul>")
     links = [(name, url) for name, url in (("Status", templates.status_url(notice)), ("Runbook", templates.runbook_url(notice))) if url]
     if links:

@@ -96,6 +96,10 @@ class PagerdutyNotifier:
             }
             if notice.reason:
                 details["note"] = notice.reason
+            outputs = {a.labels.get("alertname", "alert"): templates.remediation_output(a) for a in notice.alerts}
+            outputs = {name: out for name, out in outputs.items() if out}
+            if outputs:
+                details["remediation_output"] = outputs
         payload: dict[str, Any] = {
             "summary": truncate(summary, SUMMARY_MAX),
             "source": templates.render(getattr(cfg, "source", ""), notice, default=notice.common_labels.get("instance", "") or "watchdog-daemon", name="source"),

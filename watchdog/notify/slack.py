@@ -34,6 +34,7 @@ from watchdog.notify.base import Notice, PermanentError, RetryableError
 from watchdog.notify.httpclient import secret_text, ssl_context
 from watchdog.notify.webhook import parse_retry_after, redact_url, scrub_answer
 
+CODE_FENCE = "```"
 log = logging.getLogger("watchdog.notify")
 # slack_sdk logs every request's URL and answer at DEBUG: for an incoming webhook the URL is the
 # secret. Its clients get this logger, which never passes DEBUG on, whatever the daemon's level.
@@ -67,7 +68,11 @@ def message(cfg: Any, notice: Notice) -> dict[str, Any]:
     for heading, alerts in (("Firing", notice.firing()), ("Resolved", notice.resolved())):
         if alerts:
             body_lines.append(f"*{heading}:*")
-            body_lines += [f"• {templates.alert_line(a)}" for a in alerts]
+            for a in alerts:
+                body_lines.append(f"• {templates.alert_line(a)}")
+                output = templates.remediation_output(a)
+                if output:  # a code block; a fence inside the output would end it early
+                    body_lines.append(CODE_FENCE + output.replace(CODE_FENCE, "'" * 3) + CODE_FENCE)
     if notice.truncated:
         body_lines.append(f"… and {notice.truncated} more alert(s)")
     text = templates.render(getattr(cfg, "text", ""), notice, default="\n".join(body_lines), name="text")

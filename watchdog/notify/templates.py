@@ -122,11 +122,22 @@ def severity(notice: Notice) -> str:
     return notice.common_labels.get("severity") or next((a.labels.get("severity", "") for a in notice.alerts if a.labels.get("severity")), "")
 
 
+REMEDIATION_OUTPUT_LINES = 8      # the tail of an action's output shown in a message
+
+
 def alert_line(a: NoticeAlert) -> str:
-    """One alert in plain text: summary, then fired/resolved times (both when it is over)."""
+    """One alert in plain text: summary, then fired/resolved times (both when it is over),
+    then what remediation did about it ("remediated by X after N s"), if anything."""
     summary = a.annotations.get("summary") or a.annotations.get("description") or a.labels.get("alertname", "alert")
     when = f"since {clock_text(a.starts_at)}" if a.status == "firing" else f"fired {clock_text(a.starts_at)}, resolved {clock_text(a.ends_at)}"
-    return f"{summary} ({when})"
+    note = " ".join(a.annotations.get("remediation", "").split())
+    return f"{summary} ({when})" + (f" — {note}" if note else "")
+
+
+def remediation_output(a: NoticeAlert, lines: int = REMEDIATION_OUTPUT_LINES) -> str:
+    """The last lines of a failed remediation's output (`remediation_output` annotation), or ""."""
+    text = a.annotations.get("remediation_output", "")
+    return "\n".join(text.rstrip("\n").splitlines()[-lines:]) if text.strip() else ""
 
 
 def plain_text(notice: Notice) -> str:
@@ -142,6 +153,10 @@ def plain_text(notice: Notice) -> str:
         for a in alerts:
             lines.append(f"- {alert_line(a)}")
             lines.append("  " + " ".join(f"{k}={v}" for k, v in sorted(a.labels.items())))
+            output = remediation_output(a)
+            if output:
+                lines.append("  remediation output:")
+                lines += ["    " + line for line in output.splitlines()]
     if notice.truncated:
         lines.append(f"... and {notice.truncated} more alert(s)")
     links = [(name, url) for name, url in (("Status", status_url(notice)), ("Runbook", runbook_url(notice))) if url]

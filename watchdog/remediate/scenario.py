@@ -8,6 +8,13 @@ store on a FakeClock; receivers are replaced by log receivers of the same
 names (nothing leaves the process) and every action is simulated: it is
 prepared (rendered, refused) by its real runner, then ends with the next
 `action_result` event for its remediation (exit 0 at once when none is due).
+
+Time moves one second per step, and after every step (the clock move, the
+events, the rule round, the dispatcher's due work) the runner lets every
+task that step woke run until all of them wait on the fake clock again: an
+action started by a rule round at t starts at t, and a notice is sent at the
+time of its cause. Store calls run on the store's worker thread, so settling
+also waits for those to finish (a wait for work, never for time).
 """
 
 from __future__ import annotations
@@ -23,8 +30,11 @@ from watchdog.durations import parse_duration
 from watchdog.model import Labels
 from watchdog.remediate.base import ActionContext, ActionResult
 from watchdog.remediate.runners import default_runners
+from watchdog.state.sqlite import SqliteStore
 
 START = 1_700_000_000.0
+QUIET_YIELDS = 20          # loop turns without any store call in flight that count as settled
+MAX_SETTLE_TURNS = 100_000  # a task spinning without ever waiting on the clock: report it, don't hang
 
 
 class ScenarioError(ValueError):
@@ -58,6 +68,44 @@ class SimulatedRunner:
                             error="timed out" if result.get("timed_out") else "")
 
 
+class SettlingStore(SqliteStore):
+    """The SQLite store, counting the calls in flight so the runner can wait until none is left."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.busy = 0
+        self._idle: asyncio.Event | None = None
+
+    async def _call(self, operation: str, fn: Any, *args: Any) -> Any:
+        if self._idle is None:
+            self._idle = asyncio.Event()
+        self.busy += 1
+        self._idle.clear()
+        try:
+            return await super()._call(operation, fn, *args)
+        finally:
+            self.busy -= 1
+            if self.busy == 0:
+                self._idle.set()
+
+    async def settle(self) -> None:
+        """Return once every task has run as far as it can without the fake clock moving.
+
+        A task is either ready (it runs during one of our yields), waiting on a store call (we wait
+        for the worker thread), or waiting on the clock or on another task's signal (quiet)."""
+        quiet = turns = 0
+        while quiet < QUIET_YIELDS:
+            turns += 1
+            if turns > MAX_SETTLE_TURNS:
+                raise ScenarioError("the core never settles: a task keeps running without waiting on the clock")
+            if self.busy and self._idle is not None:
+                await self._idle.wait()
+                quiet = 0
+            else:
+                await asyncio.sleep(0)
+                quiet += 1
+
+
 def _t(value: Any) -> float:
     return parse_duration(str(value)) if not isinstance(value, (int, float)) else float(value)
 
@@ -83,7 +131,6 @@ async def run_scenario(path: str) -> list[str]:
     from watchdog.rules.loader import load_rule_files
     from watchdog.rules.manager import RuleManager
     from watchdog.rules.seriesdesc import parse_series_labels, parse_values
-    from watchdog.state.sqlite import SqliteStore
     from watchdog.testing.fakeclock import FakeClock
     from watchdog.tsdb.store import SeriesStore
 
@@ -106,7 +153,7 @@ async def run_scenario(path: str) -> list[str]:
     interval = _t(doc.get("interval", "10s"))
 
     clock = FakeClock(START)
-    store = SqliteStore(":memory:", clock=clock)
+    store = SettlingStore(":memory:", clock=clock)
     await store.open()
     series = SeriesStore()
     for item in doc.get("input_series", []):
@@ -143,14 +190,16 @@ async def run_scenario(path: str) -> list[str]:
         # past the last expectation, keep going while an action or its verification is still running
         while t <= end or (remediator.in_flight() and t <= end + 600):
             clock.set(START + t)
-            for _ in range(5):
-                await asyncio.sleep(0)
+            await store.settle()   # what the clock woke (actions, verifications, waits) runs at this t
             while pending_events and _t(pending_events[0]["at"]) <= t:
                 failures += await _apply(pending_events.pop(0), store, clock, dispatcher, remediator, parse_change, record_change)
+            await store.settle()
             if t % interval == 0:
                 await rules.evaluate_all(START + t)
+                await store.settle()   # actions this round started begin now, not at the next step
             alert_states[t] = list(rules.alerts())
             await dispatcher.process_due()
+            await store.settle()
             t += step
         await remediator.drain(0)
         failures += await _check(expects, alert_states, store, runners)

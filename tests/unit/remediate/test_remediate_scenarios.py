@@ -73,3 +73,42 @@ def test_every_shipped_rule_and_remediation_file_has_a_scenario():
     shipped = sorted([*(root / "rules").glob("*.rules.yml"), *(root / "remediations").glob("*.yml")])
     assert len(shipped) >= 6
     assert [str(p.relative_to(root)) for p in shipped if p.resolve() not in covered] == []
+
+
+def _absolute(doc: dict, base: Path) -> dict:
+    """The scenario with its file references made absolute, so a copy runs from anywhere."""
+    doc = dict(doc)
+    for key in ("rule_files", "remediation_files"):
+        if key in doc:
+            doc[key] = [str((base / p).resolve()) for p in doc[key]]
+    if "alerting_file" in doc:
+        doc["alerting_file"] = str((base / doc["alerting_file"]).resolve())
+    return doc
+
+
+TIMED = ("notification", "remediation", "escalation")
+
+
+async def test_every_timed_expectation_is_exact_to_the_second(tmp_path):
+    """The runner lets started work run before the clock moves, so the shipped windows are at most one
+    second wide, and each notice, run and escalation expected one second before its window fails
+    (nothing happens ahead of its cause)."""
+    import yaml
+
+    checked = 0
+    for path in SCENARIOS:
+        doc = _absolute(yaml.safe_load(path.read_text()), path.parent)
+        for i, item in enumerate(doc.get("expect", [])):
+            kind = next((k for k in TIMED if k in item), None)
+            if kind is None or item[kind].get("absent"):
+                continue
+            lo, hi = scenario._window(item)
+            assert hi - lo <= 1, f"{path.name}: expectation {i} still has a wide window {item}"
+            moved = {**item, "between": [lo - 1, lo - 1]}
+            moved.pop("at", None)
+            late = tmp_path / f"{path.stem}-{i}.yml"
+            late.write_text(yaml.safe_dump({**doc, "expect": [moved]}))
+            failures = await scenario.run_scenario(str(late))
+            assert len(failures) == 1 and f"between {lo - 1:g}s" in failures[0], (path.name, item, failures)
+            checked += 1
+    assert checked >= 20

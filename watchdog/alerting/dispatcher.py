@@ -121,6 +121,9 @@ class Dispatcher(DispatcherControls):
         self._storm_batch: dict[str, list[Alert]] = {}      # receiver -> first-notice alerts held by a storm
         self._storm_groups: dict[str, list[str]] = {}       # receiver -> group keys in the current summary
         self._storms: list[dict[str, Any]] = []             # recent storm summaries, for the API
+        # dedup key -> (group key, fingerprints told as firing): a channel's ack carries the key it was
+        # given, which a reload may have retired; find_group follows it to the group that took the alerts
+        self._dedup_log: dict[str, tuple[str, frozenset[str]]] = {}
         self.update_config(alerting, escalation_policies=escalation_policies)
 
     # -- configuration ------------------------------------------------------
@@ -395,6 +398,7 @@ class Dispatcher(DispatcherControls):
                 if not is_firing(alert) and alert.resolved_at is not None:
                     self._carried_resolved[alert.fingerprint] = alert.resolved_at
         self._carried_resolved = {fp: t for fp, t in self._carried_resolved.items() if t > now - RESOLVED_MEMORY}
+        self._forget_unreachable_dedup_keys()
         await self._send_storm_summaries(now)
         self._flap = {k: f for k, f in self._flap.items()
                       if k in self._groups or not damping.is_idle(self._flap_settings, f, now)}
@@ -418,8 +422,10 @@ class Dispatcher(DispatcherControls):
                 or not self._routed_here(group, a)}
 
     def _routed_here(self, group: AlertGroup, alert: Alert) -> bool:
-        """False for an alert a reload routed away from this group: the group only waits for its resolution."""
-        return any(t.route_key == group.route_key for t in self._router(alert.labels))
+        """False for an alert a reload routed away from this group (another route, or the same route with
+        another `group_by`): the group only waits for its resolution."""
+        return any(group_key(t.route_key, group_labels_for(alert.labels, t.group_by)) == group.key
+                   for t in self._router(alert.labels))
 
     async def _former_receivers(self, group: AlertGroup, current: Sequence[str]) -> list[str]:
         """Receivers told of this group's firing that it no longer routes to (a reload changed the route)."""
@@ -517,6 +523,8 @@ class Dispatcher(DispatcherControls):
                     group_key=group.key, receiver=integ.key, status="firing" if d.firing else "resolved", sent_at=now,
                     dedup_key=dedup_key, firing_fingerprints=d.record_firing, resolved_fingerprints=d.record_resolved,
                 )
+                if d.record_firing:
+                    self._remember_dedup_key(dedup_key, group.key, d.record_firing)
                 to_send = [by_fp[fp] for fp in (*d.firing, *d.resolved) if fp in by_fp]
                 if last is None and not force and d.firing and damping.in_storm(self._storm_settings, self._created, now):
                     # A storm: this first notice joins the receiver's storm summary; the log learns it was told.
@@ -560,6 +568,21 @@ class Dispatcher(DispatcherControls):
     def _flapping(self, key: str) -> bool:
         flap = self._flap.get(key)
         return flap is not None and flap.flapping
+
+    @property
+    def outbox(self) -> Outbox:
+        """The delivery outbox (read-only use: per-integration states for the API)."""
+        return self._outbox
+
+    @property
+    def alerting(self) -> Any:
+        """The alerting config in force (the last one `update_config` accepted)."""
+        return self._alerting
+
+    @property
+    def external_url(self) -> str:
+        """`api.external_url`: the base of the links in notices."""
+        return self._external_url
 
     @property
     def damping_settings(self) -> tuple[damping.FlapSettings, damping.StormSettings]:

@@ -19,6 +19,7 @@ from watchdog.notify.acks import enqueue_ack_notices
 class DispatcherControls:
     _groups: dict[str, AlertGroup]
     _external_labels: dict[str, str]
+    _dedup_log: dict[str, tuple[str, frozenset[str]]]
 
     # -- questions the remediator and the API ask (synchronous, in memory) ------------------
     def _labels(self, labels: Labels | Mapping[str, str]) -> Labels:
@@ -48,13 +49,46 @@ class DispatcherControls:
         return self.is_silenced(labels) or self.is_inhibited(labels)
 
     def find_group(self, ref: str) -> AlertGroup | None:
-        """A group by id (the dedup key), a unique id prefix of 8+ characters, or its exact key."""
+        """A group by id (the dedup key), a unique id prefix of 8+ characters, or its exact key.
+
+        A channel's ack (PagerDuty incident, Slack button) carries the dedup key the firing notice had.
+        When a reload changed the group's key since, that key is found in the notification log and
+        leads to the group that inherited its alerts (the one that routes them now); a group a reload
+        left behind only waits for its alerts' resolution, so it is never the answer while an heir exists.
+        """
+        group = self._current_group(ref)
+        if group is not None and any(self._routed_here(group, a) for a in group.alerts.values()):
+            return group
+        return self._heir_of(ref) or group
+
+    def _current_group(self, ref: str) -> AlertGroup | None:
         if ref in self._groups:
             return self._groups[ref]
         found = [g for g in self._groups.values() if dedup_key_for(g.key) == ref]
         if not found and len(ref) >= 8:
             found = [g for g in self._groups.values() if dedup_key_for(g.key).startswith(ref)]
         return found[0] if len(found) == 1 else None
+
+    def _heir_of(self, ref: str) -> AlertGroup | None:
+        """The one current group that routes the alerts once notified under dedup key `ref` (None: none or several)."""
+        keys = [k for k in self._dedup_log if k == ref] or ([k for k in self._dedup_log if k.startswith(ref)] if len(ref) >= 8 else [])
+        if len(keys) != 1:
+            return None
+        old_key, told = self._dedup_log[keys[0]]
+        heirs = [g for g in self._groups.values() if g.key != old_key
+                 and any(fp in told and self._routed_here(g, a) for fp, a in g.alerts.items())]
+        return heirs[0] if len(heirs) == 1 else None
+
+    def _remember_dedup_key(self, dedup_key: str, group_key: str, firing: Sequence[str]) -> None:
+        _, known = self._dedup_log.get(dedup_key, (group_key, frozenset()))
+        self._dedup_log[dedup_key] = (group_key, known | frozenset(firing))
+
+    def _forget_unreachable_dedup_keys(self) -> None:
+        """Keep the dedup-key log bounded: a key none of whose alerts is in a group any more cannot be acked."""
+        if not self._dedup_log:
+            return
+        present = {fp for g in self._groups.values() for fp in g.alerts}
+        self._dedup_log = {k: v for k, v in self._dedup_log.items() if v[1] & present}
 
     # -- silences and acks (the API's mutating calls) ---------------------------------------
     def silences(self) -> list[dict[str, Any]]:

@@ -169,7 +169,7 @@ async def pagerduty_webhook(request: web.Request) -> web.Response:
 
 def _receiver_config(ctx: Any, name: str) -> Any:
     # The dispatcher's current alerting config: what the running daemon delivers with (reloads included).
-    alerting = getattr(_dispatcher(ctx), "_alerting", None)
+    alerting = getattr(_dispatcher(ctx), "alerting", None)
     finder = getattr(alerting, "receiver", None)
     return finder(name) if finder is not None else None
 
@@ -201,7 +201,7 @@ async def receiver_test(request: web.Request) -> web.Response:
     from watchdog.notify.drill import run_drill
 
     dispatcher = _dispatcher(ctx)
-    answers = await run_drill(receiver, clock=ctx.clock, external_url=getattr(dispatcher, "_external_url", "") or "",
+    answers = await run_drill(receiver, clock=ctx.clock, external_url=getattr(dispatcher, "external_url", "") or "",
                               resolve=resolve)
     try:
         await ctx.store.append_event(Event(ctx.clock.now(), "notification.test", {"receiver": name, "answers": answers}))
@@ -213,7 +213,7 @@ async def receiver_test(request: web.Request) -> web.Response:
 async def notify_receivers(request: web.Request) -> web.Response:
     """`GET /api/v1/notify/receivers` (read token): each integration's breaker (`failing` is what
     raises WatchdogNotificationsFailing), consecutive failures, last error and queued notices."""
-    outbox = getattr(_dispatcher(request.app[CTX]), "_outbox", None)
+    outbox = getattr(_dispatcher(request.app[CTX]), "outbox", None)
     states = outbox.integration_states() if outbox is not None and hasattr(outbox, "integration_states") else []
     return success({"receivers": states, "failing": sorted({s["receiver"] for s in states if s["failing"]})})
 

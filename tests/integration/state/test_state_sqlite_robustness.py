@@ -12,7 +12,7 @@ from watchdog.model import Event
 from watchdog.state.base import AlertRecord, NotificationRecord, RemediationRun, SchemaVersionError, StoreError
 from watchdog.state.migrations import Migration
 from watchdog.state.migrations.sqlite import MIGRATIONS, SCHEMA_VERSION
-from watchdog.state import sqlite as sqlite_backend
+from watchdog.state import sqlite_schema  # the migrations the store applies are read there
 from watchdog.state.sqlite import SqliteStore
 
 T0 = 1_700_000_000.0
@@ -65,7 +65,7 @@ async def test_a_failing_migration_rolls_back_entirely(tmp_path, fake_clock, mon
         pass
     nxt = SCHEMA_VERSION + 1
     broken = Migration(nxt, "add a table then fail", ("CREATE TABLE half_done (x TEXT)", "THIS IS NOT SQL"))
-    monkeypatch.setattr(sqlite_backend, "MIGRATIONS", (*MIGRATIONS, broken))
+    monkeypatch.setattr(sqlite_schema, "MIGRATIONS", (*MIGRATIONS, broken))
     with pytest.raises(StoreError, match="migrate failed"):
         await SqliteStore(path, clock=fake_clock).open()
     conn = sqlite3.connect(path)
@@ -83,7 +83,7 @@ async def test_a_later_migration_applies_on_reopen(tmp_path, fake_clock, monkeyp
         await s.kv_set("kept", "yes")
     nxt = SCHEMA_VERSION + 1
     extra = Migration(nxt, "add an index", ("CREATE INDEX kv_updated ON kv (updated_at)",))
-    monkeypatch.setattr(sqlite_backend, "MIGRATIONS", (*MIGRATIONS, extra))
+    monkeypatch.setattr(sqlite_schema, "MIGRATIONS", (*MIGRATIONS, extra))
     async with SqliteStore(path, clock=fake_clock) as s:
         assert s.schema_version == nxt
         assert await s.kv_get("kept") == "yes"

@@ -65,6 +65,7 @@ class Daemon:
         self._rules: Any = None
         self._dispatcher: Any = None
         self._remediator: Any = None
+        self._detectors: Any = None
         self._datasources: list[Any] = []
         self._heartbeat: Any = None
         self._housekeeping: Any = None
@@ -92,6 +93,11 @@ class Daemon:
     @property
     def remediator(self) -> Any:
         return self._remediator
+
+    @property
+    def detector_runner(self) -> Any:
+        """The DetectorRunner (GET /api/v1/detectors); None while starting."""
+        return self._detectors
 
     @property
     def store(self) -> Any:
@@ -154,6 +160,7 @@ class Daemon:
                     tg.create_task(self._become_ready(), name="readiness"),
                     tg.create_task(self._watchdog_pings(), name="sd-watchdog"),
                     tg.create_task(self._heartbeat.run(), name="heartbeat"),
+                    tg.create_task(self._detectors.run(), name="detectors"),
                 ]
                 self._housekeeping.start()
                 await self._stop.wait()
@@ -204,6 +211,9 @@ class Daemon:
         try:
             self._build(loaded)
             await self._rules.restore()
+            restored = await self._detectors.restore()
+            if restored:
+                log.info("detector models restored: %d", restored)
         except Exception as exc:  # a component refusing its (validated) config is a failed start, not a crash
             log.error("building the daemon failed", exc_info=True)
             raise StartupError(f"building the daemon failed: {type(exc).__name__}: {exc}") from None
@@ -225,6 +235,7 @@ class Daemon:
 
     def _build(self, loaded: LoadedConfig) -> None:
         from watchdog.alerting.dispatcher import Dispatcher
+        from watchdog.detect.runner import DetectorRunner
         from watchdog.notify.heartbeat import Heartbeat
         from watchdog.housekeeping import Housekeeping, HousekeepingJob, retention_job
         from watchdog.probes.scheduler import ProbeScheduler
@@ -267,12 +278,18 @@ class Daemon:
             datasources=self._open_datasources(loaded),
         )
 
+        # Detectors (issue 4): models per series, refits in worker threads, persisted in the store.
+        self._detectors = DetectorRunner(
+            loaded.detector_specs, engine=self._engine, series=self._series, store=self._store, clock=self.clock,
+        )
+
         async def prune_series(now: float) -> None:
             self._series.prune(now)
 
         self._housekeeping = Housekeeping(self.clock, jobs=[
             retention_job(self._store, config.storage.retention),
             HousekeepingJob("series-prune", 60.0, prune_series),
+            *self._detectors.housekeeping_jobs(),
         ])
 
     def _sink(self, source: str, result: ProbeResult, t: float) -> None:
@@ -368,6 +385,10 @@ class Daemon:
         if persist is not None:
             with contextlib.suppress(Exception):
                 await persist()
+        try:
+            await self._detectors.persist()   # detector models survive the restart
+        except Exception as exc:
+            log.warning("saving detector models failed: %s", exc)
 
     def _open_datasources(self, loaded: LoadedConfig) -> dict[str, Any]:
         """Rule file path -> remote Prometheus-compatible query client, for files bound to a datasource."""
@@ -455,6 +476,7 @@ class Daemon:
         self._rules.update_groups(new.rule_groups, datasources=self._open_datasources(new))
         await _close_datasources(old_datasources)
         self._remediator.update_specs(new.remediation_specs)
+        self._detectors.update_specs(new.detector_specs)
         self._token, self._read_token = new.config.api.token, new.config.api.read_token
         for what, before, after in (("api.listen", old.config.api.listen, new.config.api.listen),
                                     ("storage.path", old.config.storage.path, new.config.storage.path)):

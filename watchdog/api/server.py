@@ -7,7 +7,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from watchdog.api import alerting_routes, handlers, notify_routes, query, remediation_routes
+from watchdog.api import alerting_routes, detect_routes, handlers, notify_routes, query, remediation_routes
 from watchdog.api.auth import check_read
 from watchdog.api.context import CTX, ApiContext
 from watchdog.api.format import error
@@ -81,6 +81,7 @@ def build_api(ctx: ApiContext) -> web.Application:
     alerting_routes.register(app, ctx)   # groups, acks, silences, /api/v2/alerts
     notify_routes.register(app, ctx)     # Slack interactivity, PagerDuty v3 webhooks (acks)
     remediation_routes.register(app, ctx)   # runs, approvals, kill switch, manual runs, changes
+    detect_routes.register(app, ctx)        # GET /api/v1/detectors
     return app
 
 

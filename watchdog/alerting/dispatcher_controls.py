@@ -11,6 +11,7 @@ import dataclasses
 from typing import Any, Mapping, Sequence
 
 from watchdog.alerting.grouping import AlertGroup, group_key, group_labels_for
+from watchdog.alerting.timeintervals import is_muted
 from watchdog.model import Labels
 from watchdog.notify.base import dedup_key_for
 from watchdog.notify.acks import enqueue_ack_notices
@@ -43,10 +44,27 @@ class DispatcherControls:
         now = self._clock.now()
         return any(self._controls.ack_of(k, now) is not None for k in self.group_keys_for(labels))
 
+    def is_time_muted(self, labels: Labels | Mapping[str, str]) -> bool:
+        """True when every route the alert matches is muted now by its time intervals.
+
+        As in Alertmanager (which marks such alerts suppressed, `mutedBy` the interval): a route in a
+        `mute_time_intervals` entry, or outside all of its `active_time_intervals`, tells nobody. An
+        alert that still reaches one unmuted route is not muted (someone is told).
+        """
+        now = self._clock.now()
+        nodes = [self._tree.node(t.route_key) for t in self._router(self._labels(labels))]
+        return bool(nodes) and all(
+            n is not None and is_muted(n.mute_time_intervals, n.active_time_intervals, self._intervals, now) for n in nodes)
+
     def is_muted(self, alert: Any) -> bool:
-        """Silenced or inhibited (the Remediator's `is_muted` hook); takes an Alert or labels."""
+        """Silenced, inhibited, or muted by time intervals (the Remediator's `is_muted` hook, which
+        skips such alerts unless the spec says `when_silenced: run`); takes an Alert or labels.
+
+        A time-muted alert counts: nobody would hear of the action or of its failure, which is what
+        `when_silenced: skip` protects against (a maintenance window is often a `mute_time_intervals`).
+        """
         labels = getattr(alert, "labels", alert)
-        return self.is_silenced(labels) or self.is_inhibited(labels)
+        return self.is_silenced(labels) or self.is_inhibited(labels) or self.is_time_muted(labels)
 
     def find_group(self, ref: str) -> AlertGroup | None:
         """A group by id (the dedup key), a unique id prefix of 8+ characters, or its exact key.

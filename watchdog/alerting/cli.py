@@ -1,48 +1,26 @@
 """Client commands that talk to the running daemon's API: `alerts`, `silence add|ls|expire`, `ack`, `unack`.
 
-The URL comes from `--url`, else from `api.listen` in `-c FILE` (default
-config.yaml), else http://127.0.0.1:9797. The token (needed for changes)
-from `--token-file` or `$WATCHDOG_TOKEN`; it is sent only as a bearer header.
+Address, token, errors and exit codes: watchdog.apiclient (the same for every client command).
 Exit 0 done, 1 the daemon refused or failed, 2 usage or connection error.
 """
 
 from __future__ import annotations
 
 import argparse
-import getpass
-import json
-import os
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 from datetime import datetime, timezone
 from typing import Any
 
-DEFAULT_URL = "http://127.0.0.1:9797"
-TIMEOUT = 10.0
+from watchdog.apiclient import ClientError, add_client_arguments, call, command_name, current_user, run_reporting_errors
 
-
-class ClientError(Exception):
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def _command(parser: argparse.ArgumentParser) -> str:
-    return parser.prog.split()[-1]
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-c", "--config", default="config.yaml", metavar="FILE", help="config.yaml (for api.listen)")
-    parser.add_argument("--url", default=None, help="the daemon's API, e.g. http://127.0.0.1:9797")
-    parser.add_argument("--token-file", default=None, help="file holding the API token (default: $WATCHDOG_TOKEN)")
+__all__ = ["ClientError", "add_arguments", "call", "main"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    command = _command(parser)
+    command = command_name(parser)
     if command != "silence":      # silence's subcommands take these themselves
-        _common(parser)
+        add_client_arguments(parser)
     if command == "silence":
         sub = parser.add_subparsers(dest="silence_command", metavar="SUBCOMMAND")
         add = sub.add_parser("add", help="add a silence")
@@ -56,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         expire = sub.add_parser("expire", help="end silences now")
         expire.add_argument("ids", nargs="+")
         for p in (add, ls, expire):
-            _common(p)
+            add_client_arguments(p)
     elif command == "ack":
         parser.add_argument("group", help="group id (or a unique prefix of 8+ characters) as `watchdog alerts --groups` shows")
         parser.add_argument("--comment", default="")
@@ -66,65 +44,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("group")
     elif command == "alerts":
         parser.add_argument("--groups", action="store_true", help="show alert groups (ids, receivers, ack, escalation)")
-
-
-def _base_url(args: argparse.Namespace) -> str:
-    if args.url:
-        return args.url.rstrip("/")
-    try:
-        import yaml
-
-        with open(args.config, encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
-        listen = str(((data.get("api") or {}).get("listen")) or "")
-    except (OSError, ValueError, AttributeError, ImportError):
-        listen = ""
-    except Exception:  # a YAML error: fall back to the default address
-        listen = ""
-    if not listen:
-        return DEFAULT_URL
-    host, _, port = listen.rpartition(":")
-    host = host or "127.0.0.1"
-    if host in ("0.0.0.0", "::", "[::]"):
-        host = "127.0.0.1"
-    return f"http://{host}:{port}"
-
-
-def _token(args: argparse.Namespace) -> str | None:
-    if args.token_file:
-        try:
-            with open(args.token_file, encoding="utf-8") as f:
-                return f.read().strip() or None
-        except OSError as e:
-            raise ClientError(f"cannot read --token-file: {e.strerror or e}", 2) from None
-    return os.environ.get("WATCHDOG_TOKEN") or None
-
-
-def call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
-    """One API call; returns `data` of a success envelope, raises ClientError otherwise."""
-    url = _base_url(args) + path
-    headers = {"Accept": "application/json"}
-    token = _token(args)
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    request = urllib.request.Request(url, data=data, headers=headers, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as resp:
-            payload = json.loads(resp.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        try:
-            payload = json.loads(e.read() or b"{}")
-            message = payload.get("error") or e.reason
-        except (ValueError, AttributeError):
-            message = e.reason
-        raise ClientError(f"{method} {path}: {e.code} {message}") from None
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        raise ClientError(f"cannot reach the daemon at {_base_url(args)}: {getattr(e, 'reason', e)}", 2) from None
-    return payload.get("data")
 
 
 def _when(t: Any) -> str:
@@ -141,26 +60,15 @@ def _table(rows: list[list[str]], header: list[str]) -> None:
         print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
 
 
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no user name in a bare container
-        return "cli"
-
-
 def main(args: argparse.Namespace) -> int:
-    try:
-        return _run(args)
-    except ClientError as e:
-        print(f"watchdog {args.command}: {e}", file=sys.stderr)
-        return e.code
+    return run_reporting_errors(args, _run)
 
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "alerts":
         return _alerts(args)
     if args.command == "ack":
-        body: dict[str, Any] = {"by": args.by or _user(), "comment": args.comment}
+        body: dict[str, Any] = {"by": args.by or current_user(), "comment": args.comment}
         if args.duration:
             body["duration"] = args.duration
         group = call(args, "POST", f"/api/v1/groups/{urllib.parse.quote(args.group, safe='')}/ack", body)
@@ -179,7 +87,7 @@ def _silence(args: argparse.Namespace) -> int:
     sub = getattr(args, "silence_command", None)
     if sub == "add":
         body: dict[str, Any] = {"matchers": args.matchers, "duration": args.duration, "comment": args.comment,
-                                "createdBy": args.author or _user()}
+                                "createdBy": args.author or current_user()}
         if args.start:
             body["startsAt"] = args.start
         print(call(args, "POST", "/api/v1/silences", body)["silenceID"])

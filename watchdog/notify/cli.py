@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any
 
+from watchdog.apiclient import ClientError, add_client_arguments, call
 from watchdog.clock import SYSTEM_CLOCK
 from watchdog.notify.delivery import attach_delivery_options
 from watchdog.notify.drill import DRILL_ALERTNAME, drill_notice, format_answer, run_drill
@@ -36,10 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="notify_command", metavar="SUBCOMMAND")
     test = sub.add_parser("test", help="send a clearly marked test notice through every integration of RECEIVER")
     test.add_argument("receiver", metavar="RECEIVER")
-    test.add_argument("-c", "--config", default="config.yaml", metavar="FILE",
-                      help="config.yaml (api.listen for the daemon; the receivers with --direct)")
-    test.add_argument("--url", default=None, help="the daemon's API, e.g. http://127.0.0.1:9797")
-    test.add_argument("--token-file", default=None, help="file holding the API token (default: $WATCHDOG_TOKEN)")
+    add_client_arguments(test, config_help="config.yaml (api.listen for the daemon; the receivers with --direct)")
     test.add_argument("--direct", action="store_true", help="send from here with -c FILE's receivers, not through the daemon")
     test.add_argument("--resolve", action="store_true", help="also send the matching resolved notice")
 
@@ -54,36 +49,17 @@ def _print_answers(answers: list[dict[str, Any]], receiver: str) -> int:
 
 
 def _through_daemon(args: argparse.Namespace) -> int:
-    # The other API clients' address and token rules (watchdog.alerting.cli), one longer timeout.
-    from watchdog.alerting.cli import ClientError, _base_url, _token
-
-    try:
-        token = _token(args)
-    except ClientError as e:
-        print(f"watchdog notify test: {e}", file=sys.stderr)
-        return e.code
-    base = _base_url(args)
     path = f"/api/v1/receivers/{urllib.parse.quote(args.receiver, safe='')}/test"
-    headers = {"Accept": "application/json", "Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(base + path, data=json.dumps({"resolve": bool(args.resolve)}).encode(),
-                                     headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=API_TIMEOUT) as resp:
-            payload = json.loads(resp.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        try:
-            message = json.loads(e.read() or b"{}").get("error") or e.reason
-        except (ValueError, AttributeError):
-            message = e.reason
-        print(f"watchdog notify test: the daemon answered {e.code}: {message}", file=sys.stderr)
-        return 2 if e.code == 404 else 1
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        print(f"watchdog notify test: cannot reach the daemon at {base}: {getattr(e, 'reason', e)} "
-              "(use --direct -c FILE to send from here)", file=sys.stderr)
-        return 2
-    return _print_answers(list((payload.get("data") or {}).get("answers") or []), args.receiver)
+        data = call(args, "POST", path, {"resolve": bool(args.resolve)}, timeout=API_TIMEOUT)
+    except ClientError as e:
+        if e.status is not None:   # the daemon answered: an unknown receiver is a usage error
+            print(f"watchdog notify test: the daemon answered {e.status}: {e.detail}", file=sys.stderr)
+            return 2 if e.status == 404 else 1
+        hint = " (use --direct -c FILE to send from here)" if e.code == 2 and str(e).startswith("cannot reach") else ""
+        print(f"watchdog notify test: {e}{hint}", file=sys.stderr)
+        return e.code
+    return _print_answers(list((data or {}).get("answers") or []), args.receiver)
 
 
 def _direct(args: argparse.Namespace) -> int:

@@ -2,36 +2,24 @@
 
 `watchdog remediate NAME --label k=v [--dry-run]`, `watchdog remediations`,
 `watchdog approve ID`, `watchdog kill-switch on|off`, `watchdog change record
---service S --version V [--previous-version P] [--link URL]`. URL from `--url`,
-else `api.listen` in `-c FILE`; token from `--token-file` or `$WATCHDOG_TOKEN`.
+--service S --version V [--previous-version P] [--link URL]`. Address, token and
+errors: watchdog.apiclient, as for every client command.
 Exit 0 done, 1 refused or failed, 2 usage or connection error.
 """
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 import urllib.parse
 from typing import Any
 
-from watchdog.alerting.cli import ClientError, call
-
-
-def _command(parser: argparse.ArgumentParser) -> str:
-    return parser.prog.split()[-1]
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-c", "--config", default="config.yaml", metavar="FILE", help="config.yaml (for api.listen)")
-    parser.add_argument("--url", default=None, help="the daemon's API, e.g. http://127.0.0.1:9797")
-    parser.add_argument("--token-file", default=None, help="file holding the API token (default: $WATCHDOG_TOKEN)")
-    parser.add_argument("--json", action="store_true", help="print the API's answer as JSON")
+from watchdog.apiclient import ClientError, add_client_arguments, call, command_name, current_user, run_reporting_errors
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    command = _command(parser)
+    command = command_name(parser)
     if command == "change":
         sub = parser.add_subparsers(dest="change_command", metavar="SUBCOMMAND")
         rec = sub.add_parser("record", help="record a change (deploy) event")
@@ -44,9 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ls = sub.add_parser("ls", help="list recent changes")
         ls.add_argument("--service", default=None)
         for p in (rec, ls):
-            _common(p)
+            add_client_arguments(p, json=True)
         return
-    _common(parser)
+    add_client_arguments(parser, json=True)
     if command == "remediate":
         parser.add_argument("name", help="remediation spec name")
         parser.add_argument("--label", action="append", default=[], metavar="K=V", help="alert label (repeatable)")
@@ -60,13 +48,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     elif command == "kill-switch":
         parser.add_argument("state", choices=["on", "off"])
         parser.add_argument("--by", default=None)
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no user name in a bare container
-        return "cli"
 
 
 def parse_labels(items: list[str]) -> dict[str, str]:
@@ -85,11 +66,7 @@ def _print_run(run: dict[str, Any]) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    try:
-        return _run(args)
-    except ClientError as e:
-        print(f"watchdog {args.command}: {e}", file=sys.stderr)
-        return e.code
+    return run_reporting_errors(args, _run)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -111,14 +88,14 @@ def _run(args: argparse.Namespace) -> int:
             _print_run(run)
         return 0
     if args.command == "approve":
-        run = call(args, "POST", f"/api/v1/remediations/{args.id}/approve", {"by": args.by or _user()})
+        run = call(args, "POST", f"/api/v1/remediations/{args.id}/approve", {"by": args.by or current_user()})
         _print_run(run)
         return 0
     if args.command == "kill-switch":
         if args.state == "on":
-            call(args, "POST", "/api/v1/remediations/kill-switch", {"by": args.by or _user()})
+            call(args, "POST", "/api/v1/remediations/kill-switch", {"by": args.by or current_user()})
         else:
-            call(args, "DELETE", "/api/v1/remediations/kill-switch?" + urllib.parse.urlencode({"by": args.by or _user()}))
+            call(args, "DELETE", "/api/v1/remediations/kill-switch?" + urllib.parse.urlencode({"by": args.by or current_user()}))
         print(f"kill switch {args.state}")
         return 0
     return 2
@@ -127,7 +104,7 @@ def _run(args: argparse.Namespace) -> int:
 def _change(args: argparse.Namespace) -> int:
     if args.change_command == "record":
         body = {"service": args.service, "version": args.version, "previous_version": args.previous_version,
-                "link": args.link, "labels": parse_labels(args.label), "by": args.by or _user()}
+                "link": args.link, "labels": parse_labels(args.label), "by": args.by or current_user()}
         change = call(args, "POST", "/api/v1/changes", body)
         print(json.dumps(change, indent=2) if args.json else f"recorded change {change['id']}: {change['service']} {change['previous_version'] or '?'} -> {change['version']}")
         return 0

@@ -140,6 +140,15 @@ class Remediator(Approvals, RunExecution, VerifiedNotes, RemediationGates, RunRe
         """The last "remediated by X after N s" note for an alert (for its resolved notice)."""
         return self._notes.get(fingerprint)
 
+    def verifying(self, fingerprint: str) -> bool:
+        """True while a run for this alert has no verdict yet (action running, or being verified) and its
+        spec verifies: the dispatcher holds the alert's resolved notice meanwhile, so it can carry the note."""
+        if fingerprint in self._verifying:
+            return True
+        specs = {s.name: s for s in self._specs}
+        return any(f.run.alert_fingerprint == fingerprint and getattr(specs.get(f.run.spec), "verify", None) is not None
+                   for f in self._in_flight.values())
+
     # -- entry points -------------------------------------------------------------
     async def on_alerts(self, alerts: Sequence[Alert], t: float) -> None:
         """Called after every rule round; never blocks on an action and never raises for one alert."""

@@ -249,25 +249,17 @@ async def _check(expects: list[dict[str, Any]], alert_states: dict[float, list[A
             want = item["notification"]
             found = any(lo <= t <= hi and d.get("receiver") == want["receiver"] and d.get("status", "firing") == want.get("status", "firing")
                         for t, d in sent)
-            if want.get("absent"):
-                if found:
-                    failures.append(f"between {lo:g}s and {hi:g}s: expected no {want.get('status', 'firing')} notice to {want['receiver']}; "
-                                    f"sent {[(t, d.get('receiver'), d.get('status')) for t, d in sent]}")
-            elif not found:
-                failures.append(f"between {lo:g}s and {hi:g}s: expected a {want.get('status', 'firing')} notice to {want['receiver']}; "
-                                f"sent {[(t, d.get('receiver'), d.get('status')) for t, d in sent]}")
+            notice = f"{want.get('status', 'firing')} notice to {want['receiver']}"
+            listed = f"sent {[(t, d.get('receiver'), d.get('status')) for t, d in sent]}"
+            failures += _presence(want, found, lo, hi, f"no {notice}; {listed}", f"a {notice}; {listed}")
         elif "remediation" in item:
             want = item["remediation"]
             match = [r for r in runs if r.spec == want["name"] and lo <= r.created_at - START <= hi
                      and all(a in (r.action.get("argv") or []) for a in want.get("argv_contains", []))
                      and ("outcome" not in want or r.status == want["outcome"])]
-            if want.get("absent"):
-                if match:
-                    failures.append(f"between {lo:g}s and {hi:g}s: expected no run of {want['name']}; "
-                                    f"found {[(r.id, r.status, r.action.get('argv')) for r in match]}")
-            elif not match:
-                failures.append(f"between {lo:g}s and {hi:g}s: expected remediation {want}; runs "
-                                f"{[(r.spec, r.created_at - START, r.status, r.action.get('argv')) for r in runs]}")
+            failures += _presence(want, bool(match), lo, hi,
+                                  f"no run of {want['name']}; found {[(r.id, r.status, r.action.get('argv')) for r in match]}",
+                                  f"remediation {want}; runs {[(r.spec, r.created_at - START, r.status, r.action.get('argv')) for r in runs]}")
         elif "escalation" in item:
             failures += _check_escalation(item["escalation"], lo, hi, escalations)
         else:
@@ -285,9 +277,14 @@ def _check_escalation(want: dict[str, Any], lo: float, hi: float, escalations: l
              and all(d.get("labels", {}).get(k) == v for k, v in group.items())]
     what = f"escalation to level {want['level']}" + (f" of {want['policy']}" if "policy" in want else "")
     seen = [(t, d.get("policy"), d.get("level"), d.get("receivers")) for t, d in escalations]
+    return _presence(want, bool(match), lo, hi, f"no {what}; escalations {seen}", f"{what} {want}; escalations {seen}")
+
+
+def _presence(want: dict[str, Any], found: bool, lo: float, hi: float, if_absent: str, if_present: str) -> list[str]:
+    """An expectation of something in a window, or with `absent: true` of nothing: the failure, if any."""
     if want.get("absent"):
-        return [f"between {lo:g}s and {hi:g}s: expected no {what}; escalations {seen}"] if match else []
-    return [] if match else [f"between {lo:g}s and {hi:g}s: expected {what} {want}; escalations {seen}"]
+        return [f"between {lo:g}s and {hi:g}s: expected {if_absent}"] if found else []
+    return [] if found else [f"between {lo:g}s and {hi:g}s: expected {if_present}"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Callable, Literal
 
 import promql_parser
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
@@ -114,10 +114,13 @@ class CommandAction(BaseModel):
         return self
 
 
-def _check_unit(text: str) -> str:
-    if "{{" not in text:
-        check_unit_name(text)
-    return text
+def _unless_templated(check: Callable[[str], str]) -> Callable[[str], str]:
+    """A name checked at load when fixed; a templated one is checked by the runner once rendered."""
+    def validate(text: str) -> str:
+        if "{{" not in text:
+            check(text)
+        return text
+    return validate
 
 
 def check_unit_name(name: str) -> str:
@@ -125,12 +128,6 @@ def check_unit_name(name: str) -> str:
     if len(name) > UNIT_NAME_MAX or not UNIT_NAME.fullmatch(name) or name.startswith("-"):
         raise ValueError("invalid systemd unit name: letters, digits, ':_.\\-', an optional @instance and a type suffix (.service, .socket, .timer, ...)")
     return name
-
-
-def _check_container(text: str) -> str:
-    if "{{" not in text:
-        check_container_name(text)
-    return text
 
 
 def check_container_name(name: str) -> str:
@@ -193,7 +190,7 @@ class SystemdAction(BaseModel):
 
     type: Literal["systemd"]
     operation: Literal["restart", "start", "stop", "reload", "try-restart"] = "restart"
-    unit: Annotated[str, AfterValidator(_check_unit), AfterValidator(_check_template)]
+    unit: Annotated[str, AfterValidator(_unless_templated(check_unit_name)), AfterValidator(_check_template)]
     user_manager: bool = False           # systemctl --user
     timeout: PositiveDuration = 60.0
     systemctl: str = "systemctl"         # looked up on PATH (tests put a stand-in there)
@@ -206,7 +203,7 @@ class DockerAction(BaseModel):
 
     type: Literal["docker"]
     operation: Literal["restart", "start", "stop"] = "restart"
-    container: Annotated[str, AfterValidator(_check_container), AfterValidator(_check_template)]
+    container: Annotated[str, AfterValidator(_unless_templated(check_container_name)), AfterValidator(_check_template)]
     socket: str = "/var/run/docker.sock"
     stop_timeout: int = Field(default=10, ge=0, le=3600)    # seconds Docker waits before SIGKILL (`t=`)
     timeout: PositiveDuration = 60.0

@@ -269,6 +269,8 @@ class Daemon:
             change_events=config.change_events,
             probe_now=self._scheduler.probe_now,   # an action's end probes its target at once
         )
+        # a resolved notice waits (bounded) for a remediation's verdict, so it can say "remediated by X"
+        self._dispatcher.hold_resolved_while(self._remediator.verifying)
         self._rules = RuleManager(
             loaded.rule_groups, engine=self._engine, series=self._series, store=self._store, clock=self.clock,
             on_alerts=self._on_alerts, external_labels=external_labels,

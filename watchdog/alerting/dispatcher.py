@@ -28,6 +28,7 @@ from watchdog.alerting.dispatcher_controls import DispatcherControls
 from watchdog.alerting import damping
 from watchdog.alerting.decide import decide
 from watchdog.alerting.inhibit import Inhibitor
+from watchdog.alerting.resolve_hold import DEFAULT_MAX_HOLD, Hold, ResolveHolds
 from watchdog.alerting.routing import RouteTree
 from watchdog.alerting.timeintervals import is_muted
 from watchdog.alerting.grouping import (
@@ -82,7 +83,7 @@ def root_router(alerting: Any) -> Router:
     return lambda labels: [target]
 
 
-class Dispatcher(DispatcherControls):
+class Dispatcher(DispatcherControls, ResolveHolds):
     def __init__(
         self,
         alerting: Any,
@@ -124,6 +125,10 @@ class Dispatcher(DispatcherControls):
         # dedup key -> (group key, fingerprints told as firing): a channel's ack carries the key it was
         # given, which a reload may have retired; find_group follows it to the group that took the alerts
         self._dedup_log: dict[str, tuple[str, frozenset[str]]] = {}
+        # resolved notices waiting for a remediation's verdict (watchdog.alerting.resolve_hold)
+        self._holds: dict[str, Hold] = {}
+        self._verifying = None
+        self._max_hold = DEFAULT_MAX_HOLD
         self.update_config(alerting, escalation_policies=escalation_policies)
 
     # -- configuration ------------------------------------------------------
@@ -194,10 +199,12 @@ class Dispatcher(DispatcherControls):
         await self._ensure_loaded()
         by_group: dict[str, list[Alert]] = {}
         ends: dict[str, float] = {}
+        heard: list[Alert] = []
         for raw in alerts:
             if raw.state not in (AlertState.FIRING, AlertState.RESOLVED):
                 continue
             alert = self._with_external_labels(raw)
+            heard.append(alert)
             if valid_until and raw.fingerprint in valid_until:
                 ends[alert.fingerprint] = valid_until[raw.fingerprint]
             if not is_firing(alert) and self._carried_resolved.get(alert.fingerprint) == alert.resolved_at:
@@ -215,6 +222,9 @@ class Dispatcher(DispatcherControls):
             self._flap[key] = after = damping.observe_status(self._flap_settings, before, status, t)
             if after.flapping and not before.flapping:
                 await self._flapping_changed(self._groups[key], after, t)
+        for key in self._hold_heard(heard, self._groups, t):
+            group = self._groups[key]
+            self._groups[key] = dataclasses.replace(group, next_flush_at=min(group.next_flush_at, t))
         self._inhibit_dirty = True
         self._wake.set()
 
@@ -382,9 +392,16 @@ class Dispatcher(DispatcherControls):
         if due:
             self._inhibit_dirty = True
         for group, snapshot, escalation_only in due:
-            await self._dispatch_group(group, snapshot, now, reason="", force=False, escalation_only=escalation_only)
+            waiting = await self._dispatch_group(group, snapshot, now, reason="", force=False, escalation_only=escalation_only)
             if escalation_only:
                 continue
+            if waiting:   # resolved alerts held for a remediation's verdict stay, and the group is looked at again
+                snapshot = [a for a in snapshot if a.fingerprint not in waiting]
+                held_group = self._groups.get(group.key)
+                recheck = self._hold_recheck_at(now)
+                if held_group is not None and recheck is not None:
+                    self._groups[group.key] = dataclasses.replace(
+                        held_group, next_flush_at=min(held_group.next_flush_at, recheck))
             current = self._groups.get(group.key)
             if current is not None and self._flapping(group.key):
                 pass  # a flapping group stays (resolved alerts included) until stable, so its resolution is told
@@ -399,6 +416,9 @@ class Dispatcher(DispatcherControls):
                     self._carried_resolved[alert.fingerprint] = alert.resolved_at
         self._carried_resolved = {fp: t for fp, t in self._carried_resolved.items() if t > now - RESOLVED_MEMORY}
         self._forget_unreachable_dedup_keys()
+        if self._holds:
+            resolved_now = {fp for g in self._groups.values() for fp, a in g.alerts.items() if not is_firing(a)}
+            self._holds = {fp: h for fp, h in self._holds.items() if fp in resolved_now}
         await self._send_storm_summaries(now)
         self._flap = {k: f for k, f in self._flap.items()
                       if k in self._groups or not damping.is_idle(self._flap_settings, f, now)}
@@ -473,7 +493,8 @@ class Dispatcher(DispatcherControls):
         return receivers, newly
 
     async def _dispatch_group(self, group: AlertGroup, snapshot: Sequence[Alert], now: float, *, reason: str, force: bool,
-                              escalation_only: bool = False, jump: bool = False) -> None:
+                              escalation_only: bool = False, jump: bool = False) -> set[str]:
+        """Tell the group's receivers what changed; returns the resolved alerts held for a remediation's verdict."""
         flap = self._flap.get(group.key)
         if flap is not None and not force:
             was_flapping = flap.flapping
@@ -482,24 +503,27 @@ class Dispatcher(DispatcherControls):
                 await self._flapping_changed(group, flap, now)
             if flap.flapping:
                 if flap.summary_sent:
-                    return  # collapsed: one summary went out; the next word is when the group is stable
+                    return set()  # collapsed: one summary went out; the next word is when the group is stable
                 self._flap[group.key] = dataclasses.replace(flap, summary_sent=True)
                 changes = sum(1 for t in flap.flips if t > now - self._flap_settings.window)
                 reason = (f"flapping: {changes} state changes within {self._flap_settings.window:g}s; "
                           f"notifications paused until stable for {self._flap_settings.quiet:g}s")
                 force = True
         firing = [a for a in snapshot if is_firing(a)]
-        resolved = [a for a in snapshot if not is_firing(a)]
-        held = self._held(group, firing, now) if not force else set()
+        waiting = self._resolved_holds(snapshot, now)
+        resolved = [a for a in snapshot if not is_firing(a) and a.fingerprint not in waiting]
+        # an alert waiting for its verdict is not told resolved yet: like a held firing alert, it stays known
+        held = (self._held(group, firing, now) if not force else set()) | waiting
         visible = [a for a in firing if a.fingerprint not in held]
         acked = self._controls.ack_of(group.key, now) is not None
         if group.receiver in self._policies:
-            receivers, newly = await self._escalate(group, bool(visible), not firing, acked, now, jump=reason if jump else "")
+            receivers, newly = await self._escalate(group, bool(visible), not firing and not waiting, acked, now,
+                                                    jump=reason if jump else "")
         elif group.receiver in self._integrations:
             receivers, newly = (group.receiver,), ()
         else:
             log.error("group %s routes to unknown receiver %r; notice not sent", group.key, group.receiver)
-            return
+            return waiting
         if escalation_only:
             receivers = newly
         former = [] if escalation_only else await self._former_receivers(group, receivers)
@@ -544,8 +568,9 @@ class Dispatcher(DispatcherControls):
                     external_url=self._external_url, reason=reason, created_at=now,
                 )
                 await self._outbox.enqueue(integ, notice, record, now)
-        if not firing and not escalation_only:
+        if not firing and not waiting and not escalation_only:
             await self._forget_group_state(group, now)
+        return waiting
 
     async def _flapping_changed(self, group: AlertGroup, flap: damping.FlapState, now: float) -> None:
         """Log and record a group starting or ending to flap (state changes only; the held notices are not logged)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from types import ModuleType
 from typing import Callable, Sequence
 
 # subcommand -> "module:function"; the function takes the parsed argparse.Namespace and returns an exit code.
@@ -32,7 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _load(module: str) -> object:
+def _load(module: str) -> ModuleType:
     return importlib.import_module(module)
 
 
@@ -48,7 +49,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
         p.set_defaults(_module=module)
         if name == command:
-            getattr(_load(module), "add_arguments")(p)
+            _load(module).add_arguments(p)
     return parser
 
 
@@ -63,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)
         return 2
-    handler: Callable[[argparse.Namespace], int] = getattr(_load(args._module), "main")
+    handler: Callable[[argparse.Namespace], int] = _load(args._module).main
     try:
         return int(handler(args) or 0)
     except KeyboardInterrupt:

@@ -48,7 +48,7 @@ def check_http_url(url: str) -> str:
     if not parts.hostname:
         raise ValueError("URL has no host")
     try:
-        parts.port
+        _ = parts.port  # urlsplit checks the port only when it is read
     except ValueError:
         raise ValueError("URL has an invalid port") from None
     return url

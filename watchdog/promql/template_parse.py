@@ -263,7 +263,7 @@ class _Parser:
         if kind == "range":
             self.range_depth += 1
         pipe = self.pipeline(kind)
-        body, (stop, stop_tok) = self.list_until(("else", "end"))
+        body, (stop, _) = self.list_until(("else", "end"))
         if kind == "range":
             self.range_depth -= 1
         else_body = None

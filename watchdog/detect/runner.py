@@ -36,6 +36,15 @@ log = logging.getLogger(__name__)
 YIELD_EVERY = 200   # series updated between yields to the event loop
 
 
+def is_plain_selector(expr: str) -> bool:
+    try:
+        import promql_parser
+
+        return isinstance(promql_parser.parse(expr), promql_parser.VectorSelector)
+    except Exception:
+        return False
+
+
 class SlotModel:
     """One series' view of a batch model: the Detector protocol on slot `slot`."""
 
@@ -83,9 +92,11 @@ class DetectorState:
     batch: Any = None                    # vectorised model of all series, when the algorithm has one
     free_slots: list[int] = field(default_factory=list)
     next_slot: int = 0
+    plain_selector: bool = False         # input is `metric{...}`: each stored sample is fed once
 
     def __post_init__(self) -> None:
         self.batch = self.spec.new_batch()
+        self.plain_selector = is_plain_selector(self.spec.input)
 
     def take_slot(self) -> int:
         if self.free_slots:
@@ -147,8 +158,13 @@ class DetectorRunner:
 
     async def _evaluate(self, st: DetectorState, t: float) -> None:
         spec = st.spec
+        # A plain selector sees a sample again at every step of the 5-minute lookback (a scrape
+        # slower than the detector's interval, or a gap): only samples newer than the last
+        # evaluation are new data, so a repeated value is not learnt twice. A computed input
+        # (rate(), sums) is a new value at every evaluation and keeps its full lookback.
+        not_before = st.last_eval if st.plain_selector else None
         try:
-            samples = self.engine.vector(spec.input, t)
+            samples = self.engine.vector(spec.input, t, not_before=not_before)
         except Exception as e:  # a bad expression or engine failure is this detector's health
             self._fail(st, f"input evaluation failed: {e}")
             return

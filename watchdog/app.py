@@ -76,7 +76,6 @@ class Daemon:
         self._draining = False
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
-        self._rounds = 0
         self._last_round_mono: float | None = None
         self._started_mono = clock.monotonic()
         self._background: set[asyncio.Task[Any]] = set()
@@ -304,7 +303,6 @@ class Daemon:
 
     async def _on_alerts(self, alerts: Sequence[Alert], t: float) -> None:
         """After every rule-evaluation round: notify and remediate. A failure in one never stops the other."""
-        self._rounds += 1
         self._last_round_mono = self.clock.monotonic()
         for name, consumer in (("notifications", self._dispatcher), ("remediation", self._remediator)):
             try:

@@ -33,10 +33,6 @@ class SystemClock:
     def monotonic(self) -> float:
         return time.monotonic()
 
-    def process_cpu(self) -> float:
-        """CPU seconds used by this process (for benchmarks and metrics)."""
-        return time.process_time()
-
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
 

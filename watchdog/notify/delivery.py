@@ -12,7 +12,7 @@ The rate limiter and the breaker are pure: functions of `now`, no clock of their
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 # Channel defaults when `delivery.<receiver>.rate_limit` is unset: Slack allows about one
@@ -137,8 +137,6 @@ class ChannelState:
 
     breaker: CircuitBreaker
     bucket: TokenBucket | None = None
-    failing_notice_sent: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def channel_state(policy: DeliveryPolicy, integration: str) -> ChannelState:

@@ -20,7 +20,6 @@ from watchdog.notify.httpclient import JsonPoster, secret_text
 
 DEFAULT_URL = "https://events.pagerduty.com/v2/enqueue"
 SUMMARY_MAX = 1024
-PD_SEVERITIES = ("critical", "error", "warning", "info")
 _SEVERITY_ALIASES = {
     "critical": "critical", "page": "critical", "emergency": "critical", "fatal": "critical", "disaster": "critical",
     "error": "error", "high": "error", "major": "error", "severe": "error",

@@ -91,7 +91,6 @@ class Binary(Expr):
     on: bool = False
     matching: tuple[str, ...] = ()
     include: tuple[str, ...] = ()
-    has_matching: bool = False
 
     @property
     def type(self) -> str:  # type: ignore[override]
@@ -107,7 +106,6 @@ class Aggregate(Expr):
     param: Expr | None
     grouping: tuple[str, ...] = ()
     without: bool = False
-    has_grouping: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +216,6 @@ def compile_expr(node: Any) -> Expr:
             None if param is None else compile_expr(param),
             tuple(mod.labels) if mod else (),
             bool(mod and mod.type == pp.AggModifierType.Without),
-            mod is not None,
         )
     if isinstance(node, pp.Call):
         func = node.func
@@ -245,5 +242,4 @@ def _binary(node: Any) -> Binary:
         on=bool(matching is not None and matching.type == pp.LabelModifierType.Include),
         matching=tuple(matching.labels) if matching is not None else (),
         include=tuple(mod.group_labels or ()),
-        has_matching=matching is not None,
     )

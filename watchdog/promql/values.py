@@ -60,15 +60,3 @@ def format_float(v: float) -> str:
     if v == float("-inf"):
         return "-Inf"
     return np.format_float_positional(v, unique=True, trim="-")
-
-
-def format_value_go_g(v: float) -> str:
-    """Go's strconv.FormatFloat(v, 'g', -1, 64) used in error messages and `le` comparisons."""
-    if v != v:
-        return "NaN"
-    if v in (float("inf"), float("-inf")):
-        return "+Inf" if v > 0 else "-Inf"
-    r = repr(v)
-    if r.endswith(".0"):
-        r = r[:-2]
-    return r

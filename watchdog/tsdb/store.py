@@ -6,7 +6,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from watchdog.model import METRIC_NAME, STALE_NAN, Labels
+from watchdog.model import STALE_NAN, Labels
 from watchdog.tsdb import metrics
 from watchdog.tsdb.matchers import Matcher, MatchOp
 from watchdog.tsdb.series import SeriesBuffer
@@ -79,7 +79,6 @@ class SeriesStore:
         if not s.buf.append(t, value):
             self.out_of_order_dropped += 1
             metrics.OUT_OF_ORDER.inc()
-            return s
         return s
 
     def append(self, labels: Labels, value: float, t: float) -> None:
@@ -218,9 +217,6 @@ class SeriesStore:
             return sorted(self._postings.get(name, {}))
         values = {s.label_map[name] for s in self._candidates(matchers) if name in s.label_map}
         return sorted(values)
-
-    def metric_names(self) -> list[str]:
-        return self.label_values(METRIC_NAME)
 
     # -- housekeeping ------------------------------------------------------
 

@@ -1,5 +1,5 @@
 """Detectors inside the real daemon (in this process, loopback, port 0): scores written and queryable,
-GET /api/v1/detectors, reload via POST /-/reload, models persisted at stop."""
+GET /api/v1/detectors, reload via POST /-/reload, models persisted at stop and continued by the next daemon."""
 
 from __future__ import annotations
 
@@ -79,5 +79,27 @@ detector_files: [detectors.yml]
     try:
         index = json.loads(await store.kv_get("detector:tcp-latency:index"))
         assert len(index["series"]) == 1          # the model was saved at stop
+        saved = json.loads(await store.kv_get(f"detector:tcp-latency:{index['series'][0]}"))
     finally:
         await store.close()
+
+    # a second daemon on the same state continues the saved model instead of starting a new one
+    daemon = Daemon(str(tmp_path / "config.yaml"), listen="127.0.0.1:0")
+    task = asyncio.create_task(daemon.run())
+    try:
+        model = None
+        for _ in range(500):
+            runner = daemon.detector_runner
+            st = runner.detectors.get("tcp-latency") if runner is not None else None
+            if st is not None and st.models:
+                model = next(iter(st.models.values()))
+                break
+            assert not task.done(), "daemon stopped during start"
+            await asyncio.sleep(0.02)
+        assert model is not None
+        assert model.first_seen == saved["first_seen"]                     # not a new series
+        assert model.detector.state()["n"] > saved["state"]["n"]           # learning went on from the saved count
+        assert model.detector.warm                                         # no second warm-up
+    finally:
+        daemon.request_stop()
+        assert await asyncio.wait_for(task, 15) == 0

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from watchdog.alerting.config import AlertingConfig
-from watchdog.durations import Duration
+from watchdog.durations import Duration, PositiveDuration
 from watchdog.notify.settings import BreakerOptions, ChannelAcksConfig, HeartbeatConfig
 
 _STRICT = ConfigDict(extra="forbid", populate_by_name=True)
@@ -64,17 +64,10 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 class GlobalConfig(BaseModel):
     model_config = _STRICT
-    scrape_interval: Duration = 10.0
-    scrape_timeout: Duration = 10.0        # a target's default timeout is min(its interval, this)
-    evaluation_interval: Duration = 10.0
+    scrape_interval: PositiveDuration = 10.0
+    scrape_timeout: PositiveDuration = 10.0        # a target's default timeout is min(its interval, this)
+    evaluation_interval: PositiveDuration = 10.0
     external_labels: dict[str, str] = {}
-
-    @field_validator("scrape_interval", "scrape_timeout", "evaluation_interval")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be greater than 0s")
-        return value
 
     @field_validator("external_labels")
     @classmethod
@@ -85,7 +78,7 @@ class GlobalConfig(BaseModel):
 class StorageConfig(BaseModel):
     model_config = _STRICT
     path: str = "./data/watchdog.db"       # resolved against config.yaml's directory by the loader
-    retention: Duration = 30 * 86400.0
+    retention: PositiveDuration = 30 * 86400.0
     url: SecretStr | None = None           # PostgreSQL, once that backend exists
     # the in-memory series store (what rules, detectors and the query API read)
     series_retention: Duration = 6 * 3600.0
@@ -97,13 +90,6 @@ class StorageConfig(BaseModel):
     def _refuse_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
             raise ValueError(STORAGE_URL_REFUSED)
-        return value
-
-    @field_validator("retention")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be greater than 0s")
         return value
 
 
@@ -191,20 +177,13 @@ class DatasourceConfig(BaseModel):
     name: str = Field(min_length=1)
     type: Literal["prometheus"] = "prometheus"
     url: str
-    timeout: Duration = 30.0
+    timeout: PositiveDuration = 30.0
     headers: dict[str, SecretStr] = {}     # may carry credentials
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
         return check_http_url(value)
-
-    @field_validator("timeout")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be greater than 0s")
-        return value
 
 
 class RuleFileSet(BaseModel):
@@ -245,14 +224,7 @@ class EscalationPolicy(BaseModel):
 class RateLimit(BaseModel):
     model_config = _STRICT
     count: int = Field(ge=1)               # at most `count` messages ...
-    per: Duration = 1.0                    # ... per this window
-
-    @field_validator("per")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be greater than 0s")
-        return value
+    per: PositiveDuration = 1.0            # ... per this window
 
 
 class DeliveryOptions(BaseModel):
@@ -273,7 +245,7 @@ class PagerdutyChangeEvents(BaseModel):
     routing_key_file: str | None = None            # read at every send (a rotated key is picked up)
     url: str = "https://events.pagerduty.com/v2/change/enqueue"
     source: str = "watchdog-daemon"
-    timeout: Duration = 10.0
+    timeout: PositiveDuration = 10.0
 
     @model_validator(mode="after")
     def _one_key(self) -> "PagerdutyChangeEvents":
@@ -285,13 +257,6 @@ class PagerdutyChangeEvents(BaseModel):
     @classmethod
     def _url(cls, value: str) -> str:
         return check_http_url(value)
-
-    @field_validator("timeout")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be greater than 0s")
-        return value
 
 
 class ChangeEventsConfig(BaseModel):

@@ -18,16 +18,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
-from watchdog.durations import Duration
+from watchdog.durations import PositiveDuration
 
 _STRICT = ConfigDict(extra="forbid", populate_by_name=True)
 _HTTP_URL = re.compile(r"^https?://[^/\s]+")
-
-
-def _positive(value: float) -> float:
-    if value <= 0:
-        raise ValueError("must be greater than 0s")
-    return value
 
 
 class BreakerOptions(BaseModel):
@@ -35,9 +29,7 @@ class BreakerOptions(BaseModel):
 
     model_config = _STRICT
     failures: int = Field(default=5, ge=1)
-    reset_after: Duration = 60.0
-
-    _reset = field_validator("reset_after")(classmethod(lambda cls, v: _positive(v)))
+    reset_after: PositiveDuration = 60.0
 
 
 def _secret_file(value: str | None, info: ValidationInfo) -> str | None:
@@ -97,12 +89,10 @@ class HeartbeatConfig(BaseModel):
     model_config = _STRICT
     url: SecretStr | None = None
     url_file: str | None = None
-    interval: Duration = 60.0
-    timeout: Duration | None = None        # default: 10s, or `interval` when that is shorter
+    interval: PositiveDuration = 60.0
+    timeout: PositiveDuration | None = None        # default: 10s, or `interval` when that is shorter
     method: Literal["GET", "POST", "HEAD"] = "GET"
     watchdog_alert: bool = False
-
-    _durations = field_validator("interval", "timeout")(classmethod(lambda cls, v: v if v is None else _positive(v)))
 
     @property
     def effective_timeout(self) -> float:

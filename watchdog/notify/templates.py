@@ -64,12 +64,7 @@ def render(text: str, notice: Notice, *, default: str = "", name: str = "templat
     if "{{" not in text:
         return text
     try:
-        nodes = tmpl._parse(text, name, frozenset(tmpl._STANDARD_VARS))  # noqa: SLF001
-        ex = tmpl._Exec(text, name, dict(tmpl._FUNCS))                    # noqa: SLF001
-        data = notice_data(notice)
-        ex.vars = [("$", data)]
-        ex.run(nodes, data)
-        return "".join(ex.out)
+        return tmpl.render_data(text, notice_data(notice), name=name)
     except tmpl.TemplateError as e:
         if text not in _warned:
             _warned.add(text)

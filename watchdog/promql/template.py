@@ -299,6 +299,16 @@ def render(
     return "".join(ex.out)
 
 
+def render_data(text: str, data: Any, *, name: str = "template") -> str:
+    """Expand `text` with `data` as `.` and `$` and no alert variables bound (notification
+    templates, whose data is a notice, not one alert); raises TemplateError unprefixed."""
+    nodes = _parse(text, name, frozenset(_STANDARD_VARS))
+    ex = _Exec(text, name, dict(_FUNCS))
+    ex.vars = [("$", data)]
+    ex.run(nodes, data)
+    return "".join(ex.out)
+
+
 def _make_query(query: Callable[[str], list[Sample]] | None) -> Callable[[str], list[QuerySample]]:
     def run_query(expr: str) -> list[QuerySample]:
         if query is None:
@@ -317,5 +327,5 @@ def _make_query(query: Callable[[str], list[Sample]] | None) -> Callable[[str], 
 __all__ = [
     "AlertTemplateData", "GoTime", "QuerySample", "TemplateError", "check", "go_float", "go_quote", "go_sprint_value",
     "go_sprintf", "go_type", "humanize", "humanize1024", "humanize_duration", "humanize_percentage", "humanize_timestamp",
-    "re_replace_all", "render", "to_time", "truth",
+    "re_replace_all", "render", "render_data", "to_time", "truth",
 ]

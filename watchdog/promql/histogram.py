@@ -26,6 +26,20 @@ def _almost_equal(a: float, b: float, eps: float) -> bool:
     return diff / min(abs(a) + abs(b), 1.7976931348623157e308) < eps
 
 
+def _coalesced(buckets: list[tuple[float, float]]) -> list[list[float]] | None:
+    """[upper bound, count] sorted by bound, buckets of the same bound added up; None without a +Inf bucket."""
+    buckets = sorted(buckets, key=lambda b: b[0])
+    if not buckets or not math.isinf(buckets[-1][0]) or buckets[-1][0] < 0:
+        return None
+    merged: list[list[float]] = []
+    for ub, c in buckets:
+        if merged and merged[-1][0] == ub:
+            merged[-1][1] += c
+        else:
+            merged.append([ub, c])
+    return merged
+
+
 def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
     """`buckets` are (upper bound, cumulative count)."""
     if math.isnan(q):
@@ -34,16 +48,9 @@ def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
         return -math.inf
     if q > 1:
         return math.inf
-    buckets = sorted(buckets, key=lambda b: b[0])
-    if not buckets or not math.isinf(buckets[-1][0]) or buckets[-1][0] < 0:
+    merged = _coalesced(buckets)
+    if merged is None:
         return math.nan
-    # coalesce buckets with the same upper bound
-    merged: list[list[float]] = []
-    for ub, c in buckets:
-        if merged and merged[-1][0] == ub:
-            merged[-1][1] += c
-        else:
-            merged.append([ub, c])
     # force monotonic counts and ignore tiny floating-point deltas
     prev = merged[0][1]
     for b in merged[1:]:
@@ -81,15 +88,9 @@ def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
 
 def bucket_fraction(lower: float, upper: float, buckets: list[tuple[float, float]]) -> float:
     """Estimated fraction of observations between lower and upper (classic buckets, linear interpolation)."""
-    buckets = sorted(buckets, key=lambda b: b[0])
-    if not buckets or not math.isinf(buckets[-1][0]) or buckets[-1][0] < 0:
+    merged = _coalesced(buckets)
+    if merged is None:
         return math.nan
-    merged: list[list[float]] = []
-    for ub, c in buckets:
-        if merged and merged[-1][0] == ub:
-            merged[-1][1] += c
-        else:
-            merged.append([ub, c])
     count = merged[-1][1]
     if count == 0 or math.isnan(lower) or math.isnan(upper):
         return math.nan

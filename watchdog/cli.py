@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 # subcommand -> "module:function"; the function takes the parsed argparse.Namespace and returns an exit code.
 # Each subsystem registers its arguments through `add_arguments(parser)` in the same module.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("watchdog.app", "run the daemon"),
+    "run": ("watchdog.run_command", "run the daemon"),
     "check": ("watchdog.config.check", "validate config.yaml and every file it includes"),
     "demo-service": ("watchdog.demo", "run the bundled demo service"),
     "backtest": ("watchdog.detect.backtest", "run a detector over CSV files (NAB layout) and write scores"),

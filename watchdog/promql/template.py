@@ -22,21 +22,23 @@ from typing import Any, Callable, Mapping
 
 from watchdog.model import Sample
 from watchdog.promql.template_format import (
-    AlertTemplateData, QuerySample, TemplateError, _NOARG, _is_label_map, go_sprint_value, go_type, truth,
+    AlertTemplateData, Pair, QuerySample, TemplateError, _NOARG, _is_label_map, go_sprint_value, go_type, method_of, truth,
 )
 from watchdog.promql.template_funcs import (
     _FUNCS,
 )
 from watchdog.promql.template_parse import (
-    _Action, _Branch, _Chain, _Command, _Const, _Field, _Func, _Parser, _Pipe, _Text, _Var, _line_col,
+    Define, _Action, _Branch, _Chain, _Command, _Const, _Field, _Func, _Parser, _Pipe, _Template, _Text, _Var, _line_col,
 )
 from watchdog.promql.template_format import go_float, go_quote, go_sprintf, GoTime  # noqa: F401 (public)
+from watchdog.promql.template_time import make_since
 from watchdog.promql.template_funcs import (  # noqa: F401 (public)
     humanize, humanize1024, humanize_duration, humanize_percentage, humanize_timestamp, re_replace_all, to_time,
 )
 
 MAX_OUTPUT = 1 << 20      # a template cannot produce more than 1 MiB
 MAX_STEPS = 200_000       # nor run forever (range over a huge query result)
+MAX_TEMPLATE_DEPTH = 100  # nor recurse through {{ template }} without end
 
 
 # --------------------------------------------------------------------------- interpreter
@@ -51,10 +53,13 @@ class _Continue(Exception):
 
 
 class _Exec:
-    def __init__(self, text: str, name: str, funcs: Mapping[str, Callable[..., Any]]):
+    def __init__(self, text: str, name: str, funcs: Mapping[str, Callable[..., Any]],
+                 templates: Mapping[str, Define] = {}):
         self.text = text
         self.name = name
         self.funcs = funcs
+        self.templates = templates
+        self.depth = 0
         self.vars: list[tuple[str, Any]] = []
         self.out: list[str] = []
         self.size = 0
@@ -84,8 +89,46 @@ class _Exec:
                     self.write(go_sprint_value(value))
             elif isinstance(node, _Branch):
                 self.branch(node, dot)
+            elif isinstance(node, _Template):
+                self.call_template(node, dot)
             else:
                 raise _Break() if node.kind == "break" else _Continue()
+
+    def call_template(self, node: _Template, dot: Any) -> None:
+        """{{ template "name" pipeline }}: the named template with the pipeline's value as dot and `$`."""
+        value = None
+        if node.pipe is not None:
+            mark = len(self.vars)
+            try:
+                value = self.pipe(node.pipe, dot)
+            finally:
+                del self.vars[mark:]
+        defn = self.templates.get(node.name)
+        outer = self.current
+        self.current = _Command([], node.pos, node.source)
+        try:
+            if defn is None:
+                raise self.fail(node.pos, f"no such template {go_quote(node.name)}")
+            if self.depth >= MAX_TEMPLATE_DEPTH:
+                raise self.fail(node.pos, f"exceeded maximum template depth ({MAX_TEMPLATE_DEPTH})")
+        finally:
+            self.current = outer
+        if defn.native is not None:
+            try:
+                out = defn.native(value)
+            except (TypeError, ValueError, KeyError, AttributeError) as e:
+                raise self.fail(node.pos, f"template {go_quote(node.name)}: {_go_error(e)}") from None
+            if out is not None:
+                self.write(out)
+                return
+        saved = (self.text, self.name, self.vars, self.current)
+        self.text, self.name, self.vars, self.current = defn.text, node.name, [("$", value)], None
+        self.depth += 1
+        try:
+            self.run(defn.nodes, value)
+        finally:
+            self.depth -= 1
+            self.text, self.name, self.vars, self.current = saved
 
     def branch(self, node: _Branch, dot: Any) -> None:
         mark = len(self.vars)
@@ -173,6 +216,15 @@ class _Exec:
                 raise self.fail(cmd.pos, f"error calling {first.name}: {_go_error(e)}") from None
         if len(cmd.args) > 1 or final is not _NOARG:
             if isinstance(first, (_Var, _Field, _Chain)) and first.fields:
+                method = method_of(self.receiver(first, dot, cmd.pos), first.fields[-1])
+                if method is not None:   # `.CommonLabels.Remove .GroupLabels.Names`
+                    args = [self.arg(a, dot, cmd.pos) for a in cmd.args[1:]]
+                    if final is not _NOARG:
+                        args.append(final)
+                    try:
+                        return method(*args)
+                    except (TypeError, ValueError) as e:
+                        raise self.fail(cmd.pos, f"error calling {first.fields[-1]}: {_go_error(e)}") from None
                 raise self.fail(cmd.pos, f"{first.fields[-1]} is not a method but has arguments")
             raise self.fail(cmd.pos, f"can't give argument to non-function {_describe(first)}")
         return self.arg(first, dot, cmd.pos)
@@ -211,14 +263,25 @@ class _Exec:
             return self.fields(self.arg(node.node, dot, pos), node.fields, pos, "(...)")
         raise self.fail(pos, f"can't evaluate {_describe(node)} as a value; it takes arguments")
 
+    def receiver(self, node: _Var | _Field | _Chain, dot: Any, pos: int) -> Any:
+        """What the last field of `node` is looked up on (the receiver of a method call)."""
+        if isinstance(node, _Field):
+            return self.fields(dot, node.fields[:-1], pos, "")
+        if isinstance(node, _Var):
+            return self.arg(_Var(node.name, node.fields[:-1]), dot, pos)
+        return self.fields(self.arg(node.node, dot, pos), node.fields[:-1], pos, "(...)")
+
     def fields(self, value: Any, names: tuple[str, ...], pos: int, base: str) -> Any:
         path = base
         for name in names:
             path += "." + name
-            if isinstance(value, Mapping):
+            method = method_of(value, name)
+            if method is not None:     # an allow-listed method without arguments (.Alerts.Firing)
+                value = method()
+            elif isinstance(value, Mapping):
                 # Prometheus runs templates with missingkey=zero: a missing label is ""
                 value = value.get(name, "" if _is_label_map(value) else None)
-            elif isinstance(value, (QuerySample, AlertTemplateData)) and name in value.__dataclass_fields__:
+            elif isinstance(value, (QuerySample, AlertTemplateData, Pair)) and name in value.__dataclass_fields__:
                 value = getattr(value, name)
             elif value is None:
                 raise self.fail(pos, f"nil pointer evaluating {path}")
@@ -244,25 +307,33 @@ def _go_error(e: Exception) -> str:
 # --------------------------------------------------------------------------- public API
 
 _STANDARD_VARS = {"$labels", "$externalLabels", "$externalURL", "$value"}
-_parse_cache: dict[tuple[str, frozenset[str]], list[Any]] = {}
+_parse_cache: dict[tuple[str, frozenset[str], bool], tuple[list[Any], dict[str, Define]]] = {}
+
+
+def _parse_all(text: str, name: str, variables: frozenset[str], named_templates: bool = False) -> tuple[list[Any], dict[str, Define]]:
+    """Top-level nodes and the templates `text` defines (cached: the same text is rendered often).
+    `named_templates` allows define/template/block (notification templates; rules reject them)."""
+    key = (text, variables, named_templates)
+    parsed = _parse_cache.get(key)
+    if parsed is None:
+        parser = _Parser(text, name, set(variables), named_templates)
+        parsed = (parser.parse(), parser.defines)
+        if len(_parse_cache) > 4096:   # bounded: rule annotations are few, but reloads add new ones
+            _parse_cache.clear()
+        _parse_cache[key] = parsed
+    return parsed
 
 
 def _parse(text: str, name: str, variables: frozenset[str]) -> list[Any]:
-    key = (text, variables)
-    nodes = _parse_cache.get(key)
-    if nodes is None:
-        nodes = _Parser(text, name, set(variables)).parse()
-        if len(_parse_cache) > 4096:   # bounded: rule annotations are few, but reloads add new ones
-            _parse_cache.clear()
-        _parse_cache[key] = nodes
-    return nodes
+    return _parse_all(text, name, variables)[0]
 
 
-def check(text: str, *, extra_vars: tuple[str, ...] = (), name: str = "template") -> None:
+def check(text: str, *, extra_vars: tuple[str, ...] = (), name: str = "template", named_templates: bool = False) -> None:
     """Parse `text` (load-time validation); raises TemplateError on a syntax error,
     an unknown function or an undefined variable. `extra_vars` names `extra` variables
-    (without `$`) that will be supplied at render time."""
-    _Parser(text, name, _STANDARD_VARS | {"$" + v for v in extra_vars}).parse()
+    (without `$`) that will be supplied at render time. `named_templates` allows
+    define/template/block (notification fields); rule templates reject them."""
+    _Parser(text, name, _STANDARD_VARS | {"$" + v for v in extra_vars}, named_templates).parse()
 
 
 def render(
@@ -281,7 +352,7 @@ def render(
         return text
     variables = frozenset(_STANDARD_VARS | {"$" + k for k in extra})
     try:
-        nodes = _parse(text, name, variables)
+        nodes, defines = _parse_all(text, name, variables)
     except TemplateError as e:
         raise TemplateError(f"error parsing template {name}: {e}") from None
     labels = dict(labels)
@@ -289,7 +360,7 @@ def render(
     data = AlertTemplateData(labels, ext, external_url, value)
     funcs = dict(_FUNCS)
     funcs["query"] = _make_query(query)
-    ex = _Exec(text, name, funcs)
+    ex = _Exec(text, name, funcs, defines)
     ex.vars = [("$", data), ("$labels", labels), ("$externalLabels", ext), ("$externalURL", external_url), ("$value", value)]
     ex.vars.extend(("$" + k, v) for k, v in extra.items())
     try:
@@ -299,11 +370,20 @@ def render(
     return "".join(ex.out)
 
 
-def render_data(text: str, data: Any, *, name: str = "template") -> str:
+def render_data(text: str, data: Any, *, name: str = "template", templates: Mapping[str, Define] | None = None,
+                now: float | None = None) -> str:
     """Expand `text` with `data` as `.` and `$` and no alert variables bound (notification
-    templates, whose data is a notice, not one alert); raises TemplateError unprefixed."""
-    nodes = _parse(text, name, frozenset(_STANDARD_VARS))
-    ex = _Exec(text, name, dict(_FUNCS))
+    templates, whose data is a notice, not one alert); raises TemplateError unprefixed.
+
+    `templates` are the named templates `{{ template "x" . }}` can call (a TemplateSet's
+    `defines`); definitions in `text` itself override them. `now` (unix seconds) is what
+    `since` measures against; without it `since` is an error."""
+    nodes, own = _parse_all(text, name, frozenset(_STANDARD_VARS), named_templates=True)
+    defines = {**(templates or {}), **own} if own else (templates or {})
+    funcs = dict(_FUNCS)
+    if now is not None:
+        funcs["since"] = make_since(now)
+    ex = _Exec(text, name, funcs, defines)
     ex.vars = [("$", data)]
     ex.run(nodes, data)
     return "".join(ex.out)

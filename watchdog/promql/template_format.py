@@ -37,6 +37,70 @@ class AlertTemplateData:
 _NOARG = object()
 
 
+class KV(dict):
+    """Alertmanager's template.KV (labels, annotations): a string map with the methods
+    SortedPairs, Names, Values and Remove (the only methods a template can call on it)."""
+
+    def SortedPairs(self) -> "Pairs":
+        return Pairs(Pair(k, self[k]) for k in sorted(self))
+
+    def Names(self) -> list[str]:
+        return sorted(self)
+
+    def Values(self) -> list[str]:
+        return [self[k] for k in sorted(self)]
+
+    def Remove(self, keys: Any) -> "KV":
+        if not isinstance(keys, (list, tuple)):
+            raise TypeError(f"wrong type for value; expected []string; got {go_type(keys)}")
+        drop = set(keys)
+        return KV({k: v for k, v in self.items() if k not in drop})
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    """One element of KV.SortedPairs: .Name, .Value."""
+
+    Name: str
+    Value: str
+
+
+class Pairs(list):
+    """KV.SortedPairs's result; Names and Values as on Alertmanager's template.Pairs."""
+
+    def Names(self) -> list[str]:
+        return [p.Name for p in self]
+
+    def Values(self) -> list[str]:
+        return [p.Value for p in self]
+
+
+class AlertList(list):
+    """Alertmanager's template.Alerts: .Firing and .Resolved are methods on the list."""
+
+    def Firing(self) -> "AlertList":
+        return AlertList(a for a in self if isinstance(a, Mapping) and a.get("Status") == "firing")
+
+    def Resolved(self) -> "AlertList":
+        return AlertList(a for a in self if isinstance(a, Mapping) and a.get("Status") == "resolved")
+
+
+# The methods templates may call, by type: nothing else on a Python object is reachable.
+METHODS: tuple[tuple[type, frozenset[str]], ...] = (
+    (KV, frozenset({"SortedPairs", "Names", "Values", "Remove"})),
+    (Pairs, frozenset({"Names", "Values"})),
+    (AlertList, frozenset({"Firing", "Resolved"})),
+)
+
+
+def method_of(value: Any, name: str) -> Any:
+    """The bound, allow-listed method `name` of `value`, or None."""
+    for cls, names in METHODS:
+        if isinstance(value, cls) and name in names:
+            return getattr(value, name)
+    return None
+
+
 def truth(value: Any) -> bool:
     """Go's template truth: false, 0, nil, empty string/map/slice are false."""
     if value is None or value is _NOARG:
@@ -64,6 +128,16 @@ def go_type(v: Any) -> str:
         return "*template.sample"
     if isinstance(v, GoTime):
         return "*time.Time"
+    if isinstance(v, GoDuration):
+        return "time.Duration"
+    if isinstance(v, KV):
+        return "template.KV"
+    if isinstance(v, Pairs):
+        return "template.Pairs"
+    if isinstance(v, Pair):
+        return "template.Pair"
+    if isinstance(v, AlertList):
+        return "template.Alerts"
     if isinstance(v, AlertTemplateData):
         return "struct { Labels map[string]string; ExternalLabels map[string]string; ExternalURL string; Value float64 }"
     if isinstance(v, Mapping):
@@ -119,17 +193,55 @@ def _g4(v: float) -> str:
 
 @dataclass(frozen=True, slots=True)
 class GoTime:
-    """A time.Time as templates see it (prints as Go's Time.String() in UTC)."""
+    """A time.Time as templates see it (prints as Go's Time.String(); UTC unless `tz` moved it)."""
 
     unix_nanos: int
+    zone: str = "UTC"
+    offset: int = 0          # seconds east of UTC in `zone` at this instant
 
-    def __str__(self) -> str:
+    def local(self) -> "Any":
+        """A naive datetime of the wall clock in this time's zone."""
         import datetime as _dt
 
         secs, nanos = divmod(self.unix_nanos, 1_000_000_000)
-        t = _dt.datetime(1970, 1, 1) + _dt.timedelta(seconds=secs)
+        return _dt.datetime(1970, 1, 1) + _dt.timedelta(seconds=secs + self.offset, microseconds=nanos // 1000)
+
+    def __str__(self) -> str:
+        nanos = self.unix_nanos % 1_000_000_000
         frac = f".{nanos:09d}".rstrip("0") if nanos else ""
-        return t.strftime("%Y-%m-%d %H:%M:%S") + frac + " +0000 UTC"
+        sign = "-" if self.offset < 0 else "+"
+        hours, minutes = divmod(abs(self.offset) // 60, 60)
+        return self.local().strftime("%Y-%m-%d %H:%M:%S") + frac + f" {sign}{hours:02d}{minutes:02d} {self.zone}"
+
+
+@dataclass(frozen=True, slots=True)
+class GoDuration:
+    """A time.Duration (what `since` returns); prints like Go's Duration.String(): 1h2m3.5s."""
+
+    seconds: float
+
+    def __str__(self) -> str:
+        nanos = round(self.seconds * 1e9)
+        if nanos == 0:
+            return "0s"
+        sign = "-" if nanos < 0 else ""
+        nanos = abs(nanos)
+        if nanos < 1_000_000_000:
+            for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
+                if nanos >= size:
+                    return sign + _trim_fraction(nanos / size) + unit
+        hours, rest = divmod(nanos, 3_600_000_000_000)
+        minutes, rest = divmod(rest, 60_000_000_000)
+        secs = _trim_fraction(rest / 1e9) + "s"
+        if hours:
+            return f"{sign}{hours}h{minutes}m{secs}"
+        if minutes:
+            return f"{sign}{minutes}m{secs}"
+        return sign + secs
+
+
+def _trim_fraction(v: float) -> str:
+    return f"{v:.9f}".rstrip("0").rstrip(".")
 
 
 def go_sprint_value(v: Any) -> str:
@@ -148,6 +260,8 @@ def go_sprint_value(v: Any) -> str:
         return "map[" + " ".join(f"{k}:{_inner(v[k])}" for k in sorted(v)) + "]"
     if isinstance(v, (list, tuple)):
         return "[" + " ".join(_inner(x) for x in v) + "]"
+    if isinstance(v, Pair):
+        return "{" + v.Name + " " + v.Value + "}"
     if isinstance(v, QuerySample):   # Go prints the struct a *sample points to
         return "{" + _inner(v.Labels) + " " + _inner(v.Value) + "}"
     return str(v)

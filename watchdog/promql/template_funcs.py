@@ -11,8 +11,9 @@ import re
 from typing import Any, Callable, Mapping
 
 from watchdog.promql.template_format import (
-    GoTime, QuerySample, _g4, _inner, go_float, go_quote, go_sprintf, go_type, truth,
+    GoDuration, GoTime, QuerySample, _g4, _inner, go_float, go_quote, go_sprintf, go_type, truth,
 )
+from watchdog.promql.template_time import go_date, since, time_in_zone
 
 
 # --------------------------------------------------------------------------- functions
@@ -20,6 +21,8 @@ from watchdog.promql.template_format import (
 
 def _to_float(v: Any) -> float:
     """Prometheus's convertToFloat: float, int, or a string strconv.ParseFloat accepts."""
+    if isinstance(v, GoDuration):
+        return v.seconds
     if isinstance(v, bool):
         raise TypeError("can't convert bool to float")
     if isinstance(v, (int, float)):
@@ -319,6 +322,48 @@ def _urlquery(*args: Any) -> str:
     return quote_plus(_sprint(*args), safe="")
 
 
+def _join(sep: Any, items: Any) -> str:
+    if not isinstance(items, (list, tuple)) or not all(isinstance(x, str) for x in items):
+        raise TypeError(f"wrong type for value; expected []string; got {go_type(items)}")
+    return _str(sep).join(items)
+
+
+def _string_slice(*items: Any) -> list[str]:
+    return [_str(x) for x in items]
+
+
+def _slice(item: Any, *indexes: Any) -> Any:
+    """Go's `slice x 1 2`: item[1:2] (strings by byte, like Go)."""
+    if not isinstance(item, (str, list, tuple)):
+        raise TypeError(f"can't slice item of type {go_type(item)}")
+    if len(indexes) > 2 + (not isinstance(item, str)):
+        raise TypeError("too many slice indexes")
+    if any(isinstance(i, bool) or not isinstance(i, int) for i in indexes):
+        raise TypeError("cannot index slice/array with non-integer type")
+    seq: Any = item.encode() if isinstance(item, str) else item
+    bounds = list(indexes) + [len(seq)] * (2 - len(indexes)) if indexes else [0, len(seq)]
+    low, high = bounds[0], bounds[1]
+    if not 0 <= low <= high <= len(seq):
+        raise IndexError(f"index out of range: {low}:{high}")
+    out = seq[low:high]
+    return out.decode(errors="replace") if isinstance(item, str) else type(item)(out) if isinstance(item, tuple) else list(out)
+
+
+def _js_escape(*args: Any) -> str:
+    """Go's template.JSEscapeString of the printed arguments."""
+    out = []
+    for ch in _sprint(*args):
+        if ch in "\\'\"":
+            out.append("\\" + ch)
+        elif ch in "<>&=":
+            out.append(f"\\u{ord(ch):04X}")
+        elif ord(ch) < 0x20:
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch, f"\\u{ord(ch):04X}"))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def _parse_duration(d: Any) -> float:
     from watchdog.durations import parse_duration
 
@@ -335,6 +380,8 @@ _FUNCS: dict[str, Callable[..., Any]] = {
     "printf": go_sprintf,
     "println": lambda *a: " ".join(_inner(x) for x in a) + "\n",
     "html": _html_escape,
+    "js": _js_escape,
+    "slice": _slice,
     "urlquery": _urlquery,
     "eq": _eq,
     "ne": lambda a, b: not _eq(a, b),
@@ -365,4 +412,11 @@ _FUNCS: dict[str, Callable[..., Any]] = {
     "humanizeTimestamp": humanize_timestamp,
     "toTime": to_time,
     "parseDuration": _parse_duration,
+    # Alertmanager's notification template functions
+    "join": _join,
+    "stringSlice": _string_slice,
+    "trimSpace": lambda s: _str(s).strip(" \t\n\r\v\f"),
+    "date": go_date,
+    "tz": time_in_zone,
+    "since": since,   # replaced per render when a "now" is given (never reads the clock)
 }

@@ -197,12 +197,33 @@ class _Loop:           # break / continue
     kind: str
 
 
+@dataclass(slots=True)
+class _Template:       # {{ template "name" pipeline }} (and the call half of {{ block }})
+    name: str
+    pipe: _Pipe | None
+    pos: int
+    source: str
+
+
+@dataclass(slots=True)
+class Define:
+    """A named template: its nodes plus the text and name its positions refer to."""
+
+    nodes: list[Any]
+    text: str
+    source_name: str
+    # computed in Python from the dot (our default messages); None from it means "run `nodes`"
+    native: Any = None
+
+
 # --------------------------------------------------------------------------- parser
 
 
 class _Parser:
-    def __init__(self, text: str, name: str, known_vars: set[str]):
+    def __init__(self, text: str, name: str, known_vars: set[str], named_templates: bool = False):
         self.text = text
+        # define/template/block: notification templates only; rule templates keep rejecting them
+        self.named_templates = named_templates
         self.name = name
         self.items = _split(text, name)
         self.i = 0
@@ -210,13 +231,58 @@ class _Parser:
         self.range_depth = 0
         self.toks: list[_Tok] = []
         self.t = 0
+        self.defines: dict[str, Define] = {}
+        self.depth = 0       # nesting of if/with/range ({{define}} only at depth 0)
 
     def fail(self, pos: int, msg: str) -> TemplateError:
-        return TemplateError(f"template: {self.name}:{_line_col(self.text, pos)}: {msg}")
+        err = TemplateError(f"template: {self.name}:{_line_col(self.text, pos)}: {msg}")
+        line, col = _line_col(self.text, pos).split(":")
+        err.line, err.col = int(line), int(col)   # type: ignore[attr-defined] (config errors are located)
+        return err
 
     def parse(self) -> list[Any]:
+        """The top-level nodes; `{{ define }}`d and `{{ block }}`ed templates land in `self.defines`."""
         body, stop = self.list_until(())
         return body
+
+    def template_name(self, word: str) -> str:
+        tok = self.next()
+        if tok.kind not in ("string", "raw"):
+            raise self.fail(tok.pos, f"unexpected {tok.text or 'end'!r} in {word} clause")
+        return _parse_string(tok.text, self.fail(tok.pos, f"bad string syntax: {tok.text!r}"))
+
+    def define_body(self, name: str) -> list[Any]:
+        """A template body: its own variable scope (only `$`), outside any range."""
+        scopes, range_depth = self.scopes, self.range_depth
+        self.scopes, self.range_depth = [["$"]], 0
+        try:
+            body, _ = self.list_until(("end",))
+            self.expect_eof()
+        finally:
+            self.scopes, self.range_depth = scopes, range_depth
+        return body
+
+    def keyword_template(self, word: str, first: _Tok, top_level: bool) -> list[Any]:
+        """define / template / block: the nodes they leave in place (none for define)."""
+        self.t = 1
+        if word == "define":
+            if not top_level:
+                raise self.fail(first.pos, "unexpected {{define}}: only allowed at the top level")
+            name = self.template_name(word)
+            self.expect_eof()
+            self.defines[name] = Define(self.define_body(name), self.text, self.name)
+            return []
+        name = self.template_name(word)
+        pipe = None
+        if self.peek().kind != "eof":
+            pipe = self.pipeline(word)
+        elif word == "block":
+            raise self.fail(first.pos, "missing pipeline in block clause")
+        source = self.text[first.pos : self.peek().pos].strip()
+        if word == "block":
+            body = self.define_body(name)
+            self.defines.setdefault(name, Define(body, self.text, self.name))
+        return [_Template(name, pipe, first.pos, source)]
 
     # a list of nodes until one of the `stops` keywords (else/end) appears
     def list_until(self, stops: tuple[str, ...]) -> tuple[list[Any], tuple[str, _Tok | None]]:
@@ -250,6 +316,9 @@ class _Parser:
                     self.expect_eof()
                     nodes.append(_Loop(word))
                     continue
+                if word in ("define", "template", "block") and self.named_templates:
+                    nodes += self.keyword_template(word, first, top_level=not stops and self.depth == 0)
+                    continue
                 if word in ("else", "end"):
                     raise self.fail(first.pos, f"unexpected {{{{{word}}}}}")
                 raise self.fail(first.pos, f"{{{{{word}}}}} is not supported")
@@ -259,6 +328,13 @@ class _Parser:
         return nodes, ("", None)
 
     def branch(self, kind: str, tok: _Tok) -> _Branch:
+        self.depth += 1
+        try:
+            return self._branch(kind, tok)
+        finally:
+            self.depth -= 1
+
+    def _branch(self, kind: str, tok: _Tok) -> _Branch:
         self.scopes.append([])
         if kind == "range":
             self.range_depth += 1

@@ -262,11 +262,6 @@ def check_alerting(am: AlertingConfig, *, policy_names: set[str] = frozenset(), 
                 problems.append(((key, i, "name"), f"duplicate time interval name {ti.name!r}", False))
             seen_intervals.add(ti.name)
     problems += _time_interval_problems(am)
-    if am.templates:
-        # Go template files ({{ define }}) are not interpreted yet; a field calling {{ template "x" . }}
-        # fails at send time and the notice goes out with our default text (never lost).
-        problems.append((("templates",), "Alertmanager template files are not loaded yet: receiver fields that call "
-                         "{{ template \"NAME\" . }} fall back to the default message", True))
     for loc, route in am.route.walk():
         here = ("route",) + loc
         if route.receiver is not None and "receiver" in route.explicit_fields and route.receiver not in known and route.receiver not in policy_names:

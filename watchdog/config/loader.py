@@ -45,6 +45,8 @@ class LoadedConfig:
     remediation_file_paths: list[str] = field(default_factory=list)
     detector_file_paths: list[str] = field(default_factory=list)
     rule_file_datasources: dict[str, str] = field(default_factory=dict)  # rule file path -> datasource name
+    notification_templates: Any = None          # the TemplateSet of the Alertmanager `templates:` files (+ defaults)
+    template_file_paths: list[str] = field(default_factory=list)
 
     @property
     def targets(self) -> list[Any]:
@@ -96,6 +98,10 @@ def load_config(path: str, environ: Mapping[str, str] | None = None) -> LoadedCo
     from watchdog.notify.delivery import attach_delivery_options
 
     attach_delivery_options(loaded.alerting, config.delivery)
+    # the config that loaded is the one whose templates receiver fields render with
+    from watchdog.notify.templates import install_template_set
+
+    install_template_set(loaded.notification_templates)
     return loaded
 
 
@@ -170,6 +176,7 @@ def _load_alerting(doc: LocatedDoc, config: Config, base_dir: str, env: dict[str
         problems = check_alerting(config.alerting, policy_names=policies, extensions_allowed=True)
         problems += [(loc, msg, False) for loc, msg in fill_file_fields(config.alerting, base_dir)]
         out.add([doc.error(loc, msg, prefix=("alerting",), warning=w) for loc, msg, w in problems])
+        _load_templates(doc, config.alerting.templates, ("alerting", "templates"), base_dir, out, loaded)
         return config.alerting
     if config.alerting_file is None:
         return None
@@ -192,10 +199,45 @@ def _load_alerting(doc: LocatedDoc, config: Config, base_dir: str, env: dict[str
         problems = check_alerting(am, policy_names=policies, extensions_allowed=False)
         problems += [(loc, msg, False) for loc, msg in fill_file_fields(am, os.path.dirname(am_path))]
         errors += [am_doc.error(loc, msg, warning=w) for loc, msg, w in problems]
+        _load_templates(am_doc, am.templates, ("templates",), os.path.dirname(am_path), out, loaded)
     out.add(errors)
     if am is None:
         valid.discard("alerting")
     return am
+
+
+def _load_templates(doc: LocatedDoc, patterns: list[str], loc: tuple[str | int, ...], base_dir: str,
+                    out: _Collector, loaded: LoadedConfig) -> None:
+    """Alertmanager `templates:` globs (relative to the file naming them), parsed once into the
+    TemplateSet receiver fields render with; a file that does not parse is an error at its own
+    line:col. Like Alertmanager, a glob matching nothing is fine (a plain missing path warns)."""
+    from watchdog.notify.templates import template_set_from_files
+    from watchdog.promql.template_format import TemplateError
+
+    files: list[tuple[str, str]] = []
+    for i, pattern in enumerate(patterns):
+        full = resolve(base_dir, pattern)
+        matches = sorted(p for p in glob.glob(full) if os.path.isfile(p)) if glob.has_magic(pattern) else [full]
+        for path in matches:
+            if path in loaded.template_file_paths:
+                continue
+            try:
+                with open(path, encoding="utf-8") as f:
+                    text = f.read()
+            except (OSError, UnicodeDecodeError) as e:
+                missing = isinstance(e, FileNotFoundError)
+                out.add([doc.error(loc + (i,), f"no such file: {pattern!r}" if missing else f"cannot read {path}: {e}", warning=missing)])
+                continue
+            try:   # each file on its own first, so an error names the file and line it is in
+                template_set_from_files([(path, text)])
+            except TemplateError as e:
+                line, col = getattr(e, "line", 0), getattr(e, "col", 0)
+                message = str(e).split(f"{path}:{line}:{col}: ", 1)[-1]   # the location is ours already
+                out.add([ConfigError(path, line, col, "", f"template file does not parse: {message}")])
+                continue
+            loaded.template_file_paths.append(path)
+            files.append((path, text))
+    loaded.notification_templates = template_set_from_files(files)
 
 
 def _policy_names(doc: LocatedDoc, config: Config, valid: set[str]) -> set[str]:

@@ -108,7 +108,7 @@ class _Exec:
         self.current = _Command([], node.pos, node.source)
         try:
             if defn is None:
-                raise self.fail(node.pos, f"no such template {go_quote(node.name)}")
+                raise self.fail(node.pos, f"template {go_quote(node.name)} not defined")
             if self.depth >= MAX_TEMPLATE_DEPTH:
                 raise self.fail(node.pos, f"exceeded maximum template depth ({MAX_TEMPLATE_DEPTH})")
         finally:

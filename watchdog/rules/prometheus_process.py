@@ -46,13 +46,12 @@ class PrometheusProcess:
         self.log_path = self.workdir / "prometheus.log"
 
     def start(self) -> None:
-        log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [self.binary, f"--config.file={self.config_path}", f"--web.listen-address=127.0.0.1:{self.port}",
-             f"--storage.tsdb.path={self.workdir / 'data'}"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
-        log.close()
+        with open(self.log_path, "wb") as log:   # closed here even when Popen fails; the child keeps its copy
+            self.proc = subprocess.Popen(
+                [self.binary, f"--config.file={self.config_path}", f"--web.listen-address=127.0.0.1:{self.port}",
+                 f"--storage.tsdb.path={self.workdir / 'data'}"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -1,11 +1,13 @@
 """Run a detector over the NAB corpus in ../shared/nab and score it with our NAB scorer.
 
     .venv/bin/python benchmarks/nab.py [--detector detectors/nab.yml[:NAME]] [--nab ../shared/nab]
-                                       [--out DIR] [--jobs N]
+                                       [--out DIR] [--jobs N] [--batch]
 
 Prints JSON: the three normalised profile scores (with their optimised
 thresholds), per-category standard scores, and points/s per core (detector
 CPU time only). With --out, writes the backtest CSVs (DIR/<basename>) too.
+--batch runs all files at once as the slots of one vectorised model (the same
+scores, ~4x faster: for tuning); points/s is then the batch speed.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from watchdog.detect import nabscore  # noqa: E402
-from watchdog.detect.backtest import resolve_detector, score_series, write_result  # noqa: E402
+from watchdog.detect.backtest import resolve_detector, score_series, score_series_batch, write_result  # noqa: E402
 from watchdog.detect.csvseries import read_series  # noqa: E402
 
 
@@ -38,6 +40,23 @@ def _score_one(job: tuple[str, str, str | None]) -> tuple[str, list[float], list
     return path, scores.tolist(), series.timestamps, cpu
 
 
+def _score_batch(detector: str, paths: list[str], out_dir: str | None) -> list[tuple[str, list[float], list[str], float]] | None:
+    spec = resolve_detector(detector)
+    series = [read_series(p) for p in paths]
+    t0 = time.process_time()
+    scores = score_series_batch(spec, series)
+    if scores is None:
+        return None   # no vectorised model: the per-file path
+    cpu = time.process_time() - t0
+    total = sum(len(s.values) for s in series)
+    out = []
+    for path, s, sc in zip(paths, series, scores):
+        if out_dir:
+            write_result(os.path.join(out_dir, os.path.basename(path)), s, sc)
+        out.append((path, sc.tolist(), s.timestamps, cpu * len(s.values) / total))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--detector", default=os.path.join(ROOT, "detectors", "nab.yml"))
@@ -45,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=None)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--files", type=int, default=0, help="only the first N files (quick runs)")
+    ap.add_argument("--batch", action="store_true", help="all files in one vectorised model (same scores, faster)")
     args = ap.parse_args(argv)
 
     with open(os.path.join(args.nab, "labels", "combined_windows.json")) as f:
@@ -56,8 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         os.makedirs(args.out, exist_ok=True)
     jobs = [(args.detector, p, args.out) for p in paths]
     wall0 = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        results = list(pool.map(_score_one, jobs))
+    results = _score_batch(args.detector, paths, args.out) if args.batch else None
+    if results is None:
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            results = list(pool.map(_score_one, jobs))
     wall = time.perf_counter() - wall0
 
     files: dict[str, nabscore.ScoredFile] = {}

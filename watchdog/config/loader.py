@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -215,6 +216,7 @@ def _load_templates(doc: LocatedDoc, patterns: list[str], loc: tuple[str | int, 
     from watchdog.promql.template_format import TemplateError
 
     files: list[tuple[str, str]] = []
+    broken = False
     for i, pattern in enumerate(patterns):
         full = resolve(base_dir, pattern)
         matches = sorted(p for p in glob.glob(full) if os.path.isfile(p)) if glob.has_magic(pattern) else [full]
@@ -234,10 +236,54 @@ def _load_templates(doc: LocatedDoc, patterns: list[str], loc: tuple[str | int, 
                 line, col = getattr(e, "line", 0), getattr(e, "col", 0)
                 message = str(e).split(f"{path}:{line}:{col}: ", 1)[-1]   # the location is ours already
                 out.add([ConfigError(path, line, col, "", f"template file does not parse: {message}")])
+                broken = True
                 continue
             loaded.template_file_paths.append(path)
             files.append((path, text))
     loaded.notification_templates = template_set_from_files(files)
+    if not broken:   # with a file missing from the set, "not defined" warnings would be noise
+        out.add(_receiver_template_warnings(doc, loc[:-1], loaded.notification_templates))
+
+
+def _receiver_template_warnings(doc: LocatedDoc, prefix: tuple[str | int, ...], tset: Any) -> list[ConfigError]:
+    """Receiver fields that will not render: a parse error, or a {{ template "NAME" }} defined
+    nowhere. Warnings, not errors: at send time such a field falls back to our default text."""
+    from watchdog.promql.template_format import TemplateError
+
+    alerting = _value_at(doc.data, prefix) if prefix else doc.data
+    receivers = alerting.get("receivers") if isinstance(alerting, dict) else None
+    found: list[ConfigError] = []
+
+    def walk(value: Any, loc: tuple[str | int, ...]) -> None:
+        if isinstance(value, str):
+            if "{{" not in value:
+                return
+            try:
+                missing = tset.undefined_names(value, name=dotted(loc))
+            except TemplateError as e:
+                found.append(doc.error(loc, f"template does not parse (the default text will be sent): {e}", warning=True))
+                return
+            for name in missing:
+                found.append(doc.error(loc, f'template "{name}" is not defined in the templates files '
+                                       "(the default text will be sent)", warning=True))
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                if not _SECRET_KEY.search(str(k)):   # a message about a secret field could echo it
+                    walk(v, loc + (str(k),))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, loc + (i,))
+
+    # the raw YAML (not the models): its locations are what the operator wrote; secrets are never templates
+    for i, receiver in enumerate(receivers if isinstance(receivers, list) else []):
+        if isinstance(receiver, dict):
+            for key, configs in receiver.items():
+                if key.endswith("_configs"):
+                    walk(configs, prefix + ("receivers", i, key))
+    return _redacted(found, doc)
+
+
+_SECRET_KEY = re.compile(r"password|secret|token|key|url|_file$|authorization|credentials", re.I)
 
 
 def _policy_names(doc: LocatedDoc, config: Config, valid: set[str]) -> set[str]:

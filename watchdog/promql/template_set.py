@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from watchdog.promql.template import _parse_all, _STANDARD_VARS, render_data
 from watchdog.promql.template_format import TemplateError
-from watchdog.promql.template_parse import Define
+from watchdog.promql.template_parse import Define, _Branch, _Template
 
 
 class TemplateSet:
@@ -55,9 +55,40 @@ class TemplateSet:
         """Expand `text` with `data` as dot; raises TemplateError."""
         return render_data(text, data, name=name, templates=self._defines, now=now)
 
+    def undefined_names(self, text: str, name: str = "template") -> list[str]:
+        """Names `text` calls with {{ template }} (directly or through the set's templates) that
+        neither the set nor `text` defines; raises TemplateError when `text` does not parse."""
+        nodes, own = _parse_all(text, name, frozenset(_STANDARD_VARS), named_templates=True)
+        defines = {**self._defines, **own}
+        missing: list[str] = []
+        seen: set[str] = set()
+        pending = [nodes, *(d.nodes for d in own.values())]
+        while pending:
+            for called in _called_names(pending.pop()):
+                if called in seen:
+                    continue
+                seen.add(called)
+                if called in defines:
+                    pending.append(defines[called].nodes)
+                else:
+                    missing.append(called)
+        return sorted(missing)
+
     def check(self, text: str, name: str = "template") -> None:
         """Raise TemplateError when `text` does not parse (names are resolved at render time)."""
         _parse_all(text, name, frozenset(_STANDARD_VARS), named_templates=True)
+
+
+def _called_names(nodes: list[Any]) -> list[str]:
+    out: list[str] = []
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, _Template):
+            out.append(node.name)
+        elif isinstance(node, _Branch):
+            stack += node.body + (node.else_body or [])
+    return out
 
 
 __all__ = ["TemplateError", "TemplateSet"]

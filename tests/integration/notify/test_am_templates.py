@@ -168,3 +168,22 @@ def test_rendering_matches_amtool(text, tmp_path):
     assert theirs.returncode == 0, theirs.stderr
     ours = templates.template_set_from_files([(str(path), path.read_text())]).render(text, _amtool_default_data())
     assert ours == theirs.stdout.removesuffix("\n") or ours == theirs.stdout
+
+
+def test_fields_calling_undefined_templates_warn_at_their_location(tmp_path):
+    (tmp_path / "t.tmpl").write_text('{{ define "known" }}{{ template "inner.missing" . }}{{ end }}\n')
+    (tmp_path / "am.yml").write_text(
+        "route: {receiver: ops}\n"
+        "templates: ['*.tmpl']\n"
+        "receivers:\n"
+        "  - name: ops\n"
+        "    slack_configs:\n"
+        "      - api_url: http://127.0.0.1:9/hook\n"
+        "        title: '{{ template \"slack.default.title\" . }}'\n"
+        "        text: '{{ template \"typo.text\" . }}'\n"
+        "        pretext: '{{ template \"known\" . }}'\n")
+    loaded = load_config(_write_config(tmp_path))
+    assert [(w.line, w.field, w.message) for w in loaded.warnings] == [
+        (8, "receivers[0].slack_configs[0].text", 'template "typo.text" is not defined in the templates files (the default text will be sent)'),
+        (9, "receivers[0].slack_configs[0].pretext", 'template "inner.missing" is not defined in the templates files (the default text will be sent)'),
+    ]

@@ -1,9 +1,12 @@
 """Turning raw deviation scores into calibrated scores, and one alarm per event.
 
-`Likelihood` is Numenta's "anomaly likelihood": keep a long-run mean and
-variance of the raw scores, compare the mean of the newest few raw scores
-against it, and report the Gaussian tail probability. One threshold then
-works across very different series. `Refractory` lowers the scores that
+`Likelihood` is in the spirit of Numenta's "anomaly likelihood": the mean of
+the newest few raw scores is compared with the long-run mean and deviation of
+that same mean (not of single raw scores: a member's raw scores are often
+autocorrelated, a CUSUM above all, and a short mean of them varies far more
+than independent scores would). The deviation z maps to 1 - 0.1 ** (z / level):
+0.9 exactly at `level` deviations, as every other algorithm's own threshold,
+so one rule threshold works across very different series. `Refractory` lowers the scores that
 follow an alarm, because one event should page once.
 """
 
@@ -11,19 +14,21 @@ from __future__ import annotations
 
 import math
 
-_SQRT2 = math.sqrt(2.0)
 from typing import Any
 
 
 class Likelihood:
-    """Streaming anomaly likelihood over raw scores (EW mean/variance, short moving average)."""
+    """Streaming calibration of raw scores (EW mean/variance of their short moving average)."""
 
-    __slots__ = ("short", "alpha", "min_std", "n", "mean", "var", "recent", "pos", "rsum")
+    __slots__ = ("short", "alpha", "min_std", "level", "min_points", "n", "mean", "var", "recent", "pos", "rsum")
 
-    def __init__(self, short: int = 5, long_points: int = 2000, min_std: float = 1e-3) -> None:
+    def __init__(self, short: int = 5, long_points: int = 2000, min_std: float = 1e-3,
+                 level: float = 3.0, min_points: int = 100) -> None:
         self.short = max(1, int(short))
         self.alpha = 1.0 / max(2, int(long_points))
         self.min_std = min_std
+        self.level = level
+        self.min_points = max(int(min_points), self.short + 1)
         self.n = 0
         self.mean = 0.0
         self.var = 0.0
@@ -32,26 +37,28 @@ class Likelihood:
         self.rsum = 0.0
 
     def update(self, raw: float) -> float:
-        """Learn `raw`; return how unusual the recent raw scores are, in [0, 1] (0 = not above the long-run mean)."""
+        """Learn `raw`; return how unusual the recent raw scores are, in [0, 1] (0 = not above usual;
+        0 also for the first `min_points` scores, while the long-run statistics settle)."""
         old = self.recent[self.pos]
         self.recent[self.pos] = raw
         self.pos = (self.pos + 1) % self.short
         self.rsum += raw - old
-        k = min(self.n + 1, self.short)
-        avg = self.rsum / k
-        if self.n == 0:
-            self.mean = raw
-            z = 0.0
-        else:
-            std = math.sqrt(self.var) if self.var > 0 else 0.0
-            z = (avg - self.mean) / max(std, self.min_std)
-            a = max(self.alpha, 1.0 / (self.n + 1))
-            d = raw - self.mean
-            self.mean += a * d
-            self.var = (1 - a) * (self.var + a * d * d)
         self.n += 1
-        # 2*Phi(z) - 1 for z > 0: an ordinary recent average (z <= 0) scores 0, not Numenta's 0.5
-        return 1.0 - math.erfc(z / _SQRT2) if z > 0 else 0.0
+        if self.n < self.short:
+            return 0.0   # the short mean is not yet over `short` scores
+        avg = self.rsum / self.short
+        if self.n == self.short:
+            self.mean = avg
+            return 0.0
+        std = math.sqrt(self.var) if self.var > 0 else 0.0
+        z = (avg - self.mean) / max(std, self.min_std)
+        a = max(self.alpha, 1.0 / (self.n - self.short + 1))
+        d = avg - self.mean
+        self.mean += a * d
+        self.var = (1 - a) * (self.var + a * d * d)
+        if self.n < self.min_points or z <= 0:
+            return 0.0
+        return 1.0 - 0.1 ** (z / self.level)
 
     def state(self) -> dict[str, Any]:
         return {"n": self.n, "mean": self.mean, "var": self.var, "recent": list(self.recent), "pos": self.pos}

@@ -40,7 +40,9 @@ class Member(BaseModel):
 class Calibration(BaseModel):
     model_config = ConfigDict(extra="forbid")
     short: int = Field(5, ge=1, le=1000, description="newest raw scores averaged")
-    long: int = Field(2000, ge=10, description="horizon (points) of the long-run raw-score mean/variance")
+    long: int = Field(2000, ge=10, description="horizon (points) of the long-run mean/variance of the short mean")
+    level: float = Field(5.0, gt=0, description="deviations of the short mean above its usual value that score 0.9")
+    min_points: int = Field(100, ge=1, description="raw scores a member's calibration learns before it scores")
 
 
 class RefractoryParams(BaseModel):
@@ -66,7 +68,8 @@ class Ensemble:
         self.members = [registry.create(m.algorithm, m.params) for m in p.members]
         self.raws = [getattr(d, "raw_update", None) or d.update for d in self.members]
         self.weights = [m.weight for m in p.members]
-        self.calib = [Likelihood(p.calibration.short, p.calibration.long) for _ in p.members]
+        c = p.calibration
+        self.calib = [Likelihood(c.short, c.long, level=c.level, min_points=c.min_points) for _ in p.members]
         self.refractory = Refractory(p.refractory.level, p.refractory.points, p.refractory.damping)
         self.n = 0
         self.last_members: list[float] = [0.0] * len(self.members)

@@ -29,6 +29,7 @@ from watchdog.config.errors import ConfigErrors
 from watchdog.config.loader import LoadedConfig, load_config
 from watchdog.config.models import parse_listen
 from watchdog.model import Alert, Event
+from watchdog.notify.templates import DEFAULT_TEMPLATES
 from watchdog.probes.base import ProbeResult
 
 log = logging.getLogger("watchdog.app")
@@ -255,6 +256,7 @@ class Daemon:
             _alerting_or_blackhole(loaded), store=self._store, clock=self.clock,
             external_url=config.api.external_url or "", external_labels=external_labels,
             escalation_policies=config.escalation_policies, **_damping(config),
+            templates=loaded.notification_templates,
         )
         # Dead-man's switch (issue 6): config read at each step, so reloads apply.
         self._heartbeat = Heartbeat(lambda: self._loaded.config.heartbeat if self._loaded else None,
@@ -464,6 +466,7 @@ class Daemon:
             # The dispatcher builds its receivers first and raises without changing anything on error,
             # so it goes first; the other swaps cannot fail on a validated config.
             self._dispatcher.update_config(_alerting_or_blackhole(new), escalation_policies=new.config.escalation_policies,
+                                           templates=new.notification_templates or DEFAULT_TEMPLATES,
                                            **_damping(new.config))
         except Exception as exc:
             return await self._reload_failed(now, [f"{self.config_path}: alerting: {type(exc).__name__}: {exc}"])

@@ -52,6 +52,8 @@ from watchdog.model import Alert, AlertState, Event, Labels
 from watchdog.notify.base import Notice, NoticeAlert, dedup_key_for
 from watchdog.notify.outbox import DEFAULT_RETRY_DEADLINE, Outbox
 from watchdog.notify.registry import Integration, build_integrations
+from watchdog.notify.templates import DEFAULT_TEMPLATES
+from watchdog.promql.template_set import TemplateSet
 from watchdog.state.base import NotificationRecord, Store
 
 log = logging.getLogger("watchdog.notify")
@@ -98,8 +100,11 @@ class Dispatcher(DispatcherControls, DispatcherViews, ResolveHolds):
         escalation_policies: Sequence[Any] = (),
         flapping: damping.FlapSettings | None = None,
         storm: damping.StormSettings | None = None,
+        templates: TemplateSet | None = None,
     ) -> None:
         self._clock = clock
+        # the loaded config's notification template set (LoadedConfig.notification_templates)
+        self._templates: TemplateSet = templates or DEFAULT_TEMPLATES
         self._external_url = external_url
         self._external_labels = dict(external_labels or {})
         self._wake = asyncio.Event()
@@ -133,13 +138,16 @@ class Dispatcher(DispatcherControls, DispatcherViews, ResolveHolds):
 
     # -- configuration ------------------------------------------------------
     def update_config(self, alerting: Any, router: Router | None = None, escalation_policies: Sequence[Any] | None = None,
-                      flapping: damping.FlapSettings | None = None, storm: damping.StormSettings | None = None) -> None:
+                      flapping: damping.FlapSettings | None = None, storm: damping.StormSettings | None = None,
+                      templates: TemplateSet | None = None) -> None:
         """Swap in a new alerting config. Builds everything first; raises without changing anything on error.
 
         Groups carry over by key; groups of a route that still exists take its new timing and receiver.
-        `escalation_policies`, `flapping` and `storm` None keep the current ones.
+        `escalation_policies`, `flapping`, `storm` and `templates` (the new config's notification
+        template set) None keep the current ones; the template set changes only when the swap succeeds.
         """
-        integrations = {r.name: build_integrations(r, clock=self._clock) for r in alerting.receivers}
+        tset = templates or self._templates
+        integrations = {r.name: build_integrations(r, clock=self._clock, templates=tset) for r in alerting.receivers}
         tree = RouteTree(alerting.route)
         new_router = router or self._custom_router or tree.router
         inhibitor = Inhibitor(list(getattr(alerting, "inhibit_rules", []) or []))
@@ -150,6 +158,7 @@ class Dispatcher(DispatcherControls, DispatcherViews, ResolveHolds):
             self._flap_settings = flapping
         if storm is not None:
             self._storm_settings = storm
+        self._templates = tset
         self._tree = tree
         self._inhibitor = inhibitor
         self._inhibit_dirty = True
@@ -541,6 +550,11 @@ class Dispatcher(DispatcherControls, DispatcherViews, ResolveHolds):
     def alerting(self) -> Any:
         """The alerting config in force (the last one `update_config` accepted)."""
         return self._alerting
+
+    @property
+    def notification_templates(self) -> TemplateSet:
+        """The template set the current integrations render with (fire drills use it too)."""
+        return self._templates
 
     @property
     def external_url(self) -> str:

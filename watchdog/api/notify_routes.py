@@ -202,7 +202,7 @@ async def receiver_test(request: web.Request) -> web.Response:
 
     dispatcher = _dispatcher(ctx)
     answers = await run_drill(receiver, clock=ctx.clock, external_url=getattr(dispatcher, "external_url", "") or "",
-                              resolve=resolve)
+                              resolve=resolve, templates=getattr(dispatcher, "notification_templates", None))
     try:
         await ctx.store.append_event(Event(ctx.clock.now(), "notification.test", {"receiver": name, "answers": answers}))
     except Exception:

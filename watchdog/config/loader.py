@@ -99,10 +99,8 @@ def load_config(path: str, environ: Mapping[str, str] | None = None) -> LoadedCo
     from watchdog.notify.delivery import attach_delivery_options
 
     attach_delivery_options(loaded.alerting, config.delivery)
-    # the config that loaded is the one whose templates receiver fields render with
-    from watchdog.notify.templates import install_template_set
-
-    install_template_set(loaded.notification_templates)
+    # loaded.notification_templates is handed on explicitly (Dispatcher, fire drill): loading a
+    # config installs nothing, so one that is never swapped in changes no rendering
     return loaded
 
 

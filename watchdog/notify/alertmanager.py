@@ -67,5 +67,6 @@ class AlertmanagerNotifier:
         await self._poster.close()
 
 
-def alertmanager_factory(cfg: Any, *, receiver: str, clock: Clock) -> AlertmanagerNotifier:
+def alertmanager_factory(cfg: Any, *, receiver: str, clock: Clock, templates: Any = None) -> AlertmanagerNotifier:
+    # `templates` is unused: alerts are forwarded as they are
     return AlertmanagerNotifier(cfg, receiver=receiver, clock=clock)

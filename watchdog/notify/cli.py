@@ -83,7 +83,7 @@ def _direct(args: argparse.Namespace) -> int:
         return 2
     attach_delivery_options(alerting, loaded.config.delivery)
     answers = asyncio.run(run_drill(receiver, clock=SYSTEM_CLOCK, external_url=loaded.config.api.external_url or "",
-                                    resolve=args.resolve))
+                                    resolve=args.resolve, templates=loaded.notification_templates))
     return _print_answers(answers, args.receiver)
 
 

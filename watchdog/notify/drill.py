@@ -16,6 +16,7 @@ from typing import Any
 from watchdog.clock import Clock
 from watchdog.notify.base import Notice, NoticeAlert, NotifyError, RetryableError
 from watchdog.notify.registry import build_integrations
+from watchdog.promql.template_set import TemplateSet
 
 DRILL_ALERTNAME = "WatchdogFireDrill"
 
@@ -41,15 +42,17 @@ def resolved_drill_notice(notice: Notice, now: float) -> Notice:
                         alerts=[resolved], external_url=notice.external_url, reason=notice.reason, created_at=now)
 
 
-async def run_drill(receiver_cfg: Any, *, clock: Clock, external_url: str = "", resolve: bool = False) -> list[dict[str, Any]]:
+async def run_drill(receiver_cfg: Any, *, clock: Clock, external_url: str = "", resolve: bool = False,
+                    templates: TemplateSet | None = None) -> list[dict[str, Any]]:
     """Send the drill through each integration; one answer per integration, in config order.
 
     Each answer: {"integration": "oncall/slack/0", "accepted": bool, "answer": "accepted" |
     "retryable" | "permanent" | "error", "reason": metric reason or "", "message": str, "ms": int}.
-    Never raises for a channel's failure.
+    Never raises for a channel's failure. `templates`: the template set of the config the
+    receiver comes from (the running dispatcher's, or the loaded file's for --direct).
     """
     name = receiver_cfg.name
-    integrations = build_integrations(receiver_cfg, clock=clock)
+    integrations = build_integrations(receiver_cfg, clock=clock, templates=templates)
     notice = drill_notice(name, clock.now(), external_url)
     answers: list[dict[str, Any]] = []
     for integ in integrations:

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 import socket
@@ -30,6 +31,7 @@ from watchdog.clock import Clock
 from watchdog.notify import templates
 from watchdog.notify.base import Notice, PermanentError, RetryableError
 from watchdog.notify.httpclient import secret_text, ssl_context
+from watchdog.promql.template_set import TemplateSet
 
 log = logging.getLogger("watchdog.notify")
 
@@ -64,11 +66,13 @@ def html_body(notice: Notice) -> str:
     return "".join(parts)
 
 
-def build_message(cfg: Any, notice: Notice, *, now: float) -> EmailMessage:
+def build_message(cfg: Any, notice: Notice, *, now: float, tset: TemplateSet | None = None) -> EmailMessage:
+    """The mail; templated fields render with `tset` (None: our default templates)."""
+    render = functools.partial(templates.render, templates=tset)
     msg = EmailMessage()
-    recipients = [a.strip() for a in templates.render(cfg.to, notice, default=cfg.to, name="to").split(",") if a.strip()]
+    recipients = [a.strip() for a in render(cfg.to, notice, default=cfg.to, name="to").split(",") if a.strip()]
     headers = {
-        "From": templates.render(cfg.from_ or "", notice, name="from"),
+        "From": render(cfg.from_ or "", notice, name="from"),
         "To": ", ".join(recipients),
         "Subject": templates.subject(notice),
     }
@@ -76,7 +80,7 @@ def build_message(cfg: Any, notice: Notice, *, now: float) -> EmailMessage:
         # Alertmanager's header names are case-insensitive; ours override the defaults.
         for existing in [k for k in headers if k.lower() == name.lower()]:
             del headers[existing]
-        headers[name] = templates.render(value, notice, name=f"headers.{name}")
+        headers[name] = render(value, notice, name=f"headers.{name}")
     for name, value in headers.items():
         msg[name] = value.replace("\r", " ").replace("\n", " ")   # a label value cannot inject a header
     msg["Date"] = formatdate(now, usegmt=True)
@@ -87,9 +91,9 @@ def build_message(cfg: Any, notice: Notice, *, now: float) -> EmailMessage:
     msg["X-Watchdog-Group"] = notice.dedup_key
     msg["X-Watchdog-Status"] = notice.status
     msg["Auto-Submitted"] = "auto-generated"
-    text = templates.render(getattr(cfg, "text", None) or "", notice, default=templates.plain_text(notice), name="text")
+    text = render(getattr(cfg, "text", None) or "", notice, default=templates.plain_text(notice), name="text")
     msg.set_content(text)
-    body_html = templates.render(getattr(cfg, "html", None) or "", notice, default=html_body(notice), name="html")
+    body_html = render(getattr(cfg, "html", None) or "", notice, default=html_body(notice), name="html")
     msg.add_alternative(body_html, subtype="html")
     return msg
 
@@ -97,13 +101,14 @@ def build_message(cfg: Any, notice: Notice, *, now: float) -> EmailMessage:
 class EmailNotifier:
     integration = "email"
 
-    def __init__(self, cfg: Any, *, receiver: str, clock: Clock) -> None:
+    def __init__(self, cfg: Any, *, receiver: str, clock: Clock, templates: TemplateSet | None = None) -> None:
         if not cfg.smarthost or not cfg.from_:
             raise ValueError(f"receiver {receiver!r}: email needs smarthost and from")
         self.receiver = receiver
         self.send_resolved = bool(getattr(cfg, "send_resolved", False))
         self._cfg = cfg
         self._clock = clock
+        self._templates = templates
         host, _, port = cfg.smarthost.rpartition(":")
         self._host, self._port = host.strip("[]"), int(port)
         self._implicit_tls = bool(cfg.force_implicit_tls) if cfg.force_implicit_tls is not None else self._port == 465
@@ -118,7 +123,7 @@ class EmailNotifier:
         return f"EmailNotifier(receiver={self.receiver!r})"
 
     async def send(self, notice: Notice) -> None:
-        msg = build_message(self._cfg, notice, now=self._clock.now())
+        msg = build_message(self._cfg, notice, now=self._clock.now(), tset=self._templates)
         recipients = [addr for _, addr in getaddresses([msg["To"]]) if addr]
         if not recipients:
             raise PermanentError("email: no recipient address", reason="config")
@@ -164,5 +169,5 @@ def _address(header: str) -> str:
     return pairs[0][1] if pairs and pairs[0][1] else header
 
 
-def email_factory(cfg: Any, *, receiver: str, clock: Clock) -> EmailNotifier:
-    return EmailNotifier(cfg, receiver=receiver, clock=clock)
+def email_factory(cfg: Any, *, receiver: str, clock: Clock, templates: TemplateSet | None = None) -> EmailNotifier:
+    return EmailNotifier(cfg, receiver=receiver, clock=clock, templates=templates)

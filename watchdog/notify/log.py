@@ -64,7 +64,8 @@ class LogNotifier:
         return None
 
 
-def log_factory(cfg: Any, *, receiver: str, clock: Clock) -> LogNotifier:
+def log_factory(cfg: Any, *, receiver: str, clock: Clock, templates: Any = None) -> LogNotifier:
+    # `templates` is unused: log lines are not templated
     return LogNotifier(
         receiver=receiver,
         send_resolved=bool(getattr(cfg, "send_resolved", True)),

@@ -10,6 +10,7 @@ configured; the summary is cut to PagerDuty's 1024 characters.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 
@@ -17,6 +18,7 @@ from watchdog.clock import Clock
 from watchdog.notify import templates
 from watchdog.notify.base import Notice, PermanentError, RetryableError, rfc3339
 from watchdog.notify.httpclient import JsonPoster, secret_text
+from watchdog.promql.template_set import TemplateSet
 
 DEFAULT_URL = "https://events.pagerduty.com/v2/enqueue"
 SUMMARY_MAX = 1024
@@ -46,8 +48,9 @@ def event_action(notice: Notice) -> str:
 class PagerdutyNotifier:
     integration = "pagerduty"
 
-    def __init__(self, cfg: Any, *, receiver: str, clock: Clock) -> None:
+    def __init__(self, cfg: Any, *, receiver: str, clock: Clock, templates: TemplateSet | None = None) -> None:
         self.receiver = receiver
+        self._templates = templates
         self.send_resolved = bool(getattr(cfg, "send_resolved", True))
         self._cfg = cfg
         self._url = getattr(cfg, "url", None) or DEFAULT_URL
@@ -72,6 +75,7 @@ class PagerdutyNotifier:
     def event(self, notice: Notice) -> dict[str, Any]:
         """The Events API v2 body for this notice."""
         cfg = self._cfg
+        render = functools.partial(templates.render, templates=self._templates)
         action = event_action(notice)
         body: dict[str, Any] = {
             "routing_key": self._routing_key(),
@@ -81,10 +85,10 @@ class PagerdutyNotifier:
         if action != "trigger":
             return body   # acknowledge and resolve carry only the key (PagerDuty ignores a payload there)
         default_summary = templates.subject(notice)
-        summary = templates.render(getattr(cfg, "description", ""), notice, default=default_summary, name="description")
+        summary = render(getattr(cfg, "description", ""), notice, default=default_summary, name="description")
         label_severity = templates.severity(notice)
-        severity_text = templates.render(getattr(cfg, "severity", ""), notice, default=label_severity, name="severity")
-        details = {k: templates.render(v, notice, name=f"details.{k}") for k, v in (getattr(cfg, "details", None) or {}).items()}
+        severity_text = render(getattr(cfg, "severity", ""), notice, default=label_severity, name="severity")
+        details = {k: render(v, notice, name=f"details.{k}") for k, v in (getattr(cfg, "details", None) or {}).items()}
         if not details:
             details = {
                 "firing": "\n".join(templates.alert_line(a) for a in notice.firing()),
@@ -101,28 +105,28 @@ class PagerdutyNotifier:
                 details["remediation_output"] = outputs
         payload: dict[str, Any] = {
             "summary": truncate(summary, SUMMARY_MAX),
-            "source": templates.render(getattr(cfg, "source", ""), notice, default=notice.common_labels.get("instance", "") or "watchdog-daemon", name="source"),
+            "source": render(getattr(cfg, "source", ""), notice, default=notice.common_labels.get("instance", "") or "watchdog-daemon", name="source"),
             "severity": map_severity(severity_text) if severity_text else "critical",
             "timestamp": rfc3339(min((a.starts_at for a in notice.firing()), default=notice.created_at or None)),
             "custom_details": details,
         }
         for key, attr in (("component", "component"), ("group", "group"), ("class", "class_")):
-            value = templates.render(getattr(cfg, attr, ""), notice, name=key)
+            value = render(getattr(cfg, attr, ""), notice, name=key)
             if value:
                 payload[key] = value
         body["payload"] = payload
-        body["client"] = templates.render(getattr(cfg, "client", ""), notice, default="watchdog-daemon", name="client")
-        client_url = templates.render(getattr(cfg, "client_url", ""), notice, default=templates.status_url(notice), name="client_url")
+        body["client"] = render(getattr(cfg, "client", ""), notice, default="watchdog-daemon", name="client")
+        client_url = render(getattr(cfg, "client_url", ""), notice, default=templates.status_url(notice), name="client_url")
         if client_url:
             body["client_url"] = client_url
-        links = [{"href": templates.render(link.href, notice, name="links.href"), "text": templates.render(link.text, notice, name="links.text")}
+        links = [{"href": render(link.href, notice, name="links.href"), "text": render(link.text, notice, name="links.text")}
                  for link in getattr(cfg, "links", None) or []]
         for text, href in (("Status", templates.status_url(notice)), ("Runbook", templates.runbook_url(notice))):
             if href and not any(link["href"] == href for link in links):
                 links.append({"href": href, "text": text})
         if links:
             body["links"] = links
-        images = [{"src": templates.render(i.src, notice, name="images.src"), "alt": i.alt, "href": i.href} for i in getattr(cfg, "images", None) or []]
+        images = [{"src": render(i.src, notice, name="images.src"), "alt": i.alt, "href": i.href} for i in getattr(cfg, "images", None) or []]
         if images:
             body["images"] = images
         return body
@@ -144,5 +148,5 @@ class PagerdutyNotifier:
         await self._poster.close()
 
 
-def pagerduty_factory(cfg: Any, *, receiver: str, clock: Clock) -> PagerdutyNotifier:
-    return PagerdutyNotifier(cfg, receiver=receiver, clock=clock)
+def pagerduty_factory(cfg: Any, *, receiver: str, clock: Clock, templates: TemplateSet | None = None) -> PagerdutyNotifier:
+    return PagerdutyNotifier(cfg, receiver=receiver, clock=clock, templates=templates)

@@ -19,10 +19,11 @@ from watchdog.notify.log import log_factory
 from watchdog.notify.pagerduty import pagerduty_factory
 from watchdog.notify.slack import slack_factory
 from watchdog.notify.webhook import webhook_factory
+from watchdog.promql.template_set import TemplateSet
 
 log = logging.getLogger("watchdog.notify")
 
-Factory = Callable[..., Notifier]  # (config entry, *, receiver: str, clock: Clock) -> Notifier
+Factory = Callable[..., Notifier]  # (config entry, *, receiver: str, clock: Clock, templates: TemplateSet | None) -> Notifier
 
 # receiver attribute -> (integration name, factory)
 NOTIFIER_FACTORIES: dict[str, tuple[str, Factory]] = {
@@ -59,8 +60,9 @@ def integration_key(receiver: str, integration: str, index: int) -> str:
     return f"{receiver}/{integration}/{index}"
 
 
-def build_integrations(receiver_cfg: Any, *, clock: Clock) -> list[Integration]:
-    """Every integration configured on one receiver, in registry order.
+def build_integrations(receiver_cfg: Any, *, clock: Clock, templates: TemplateSet | None = None) -> list[Integration]:
+    """Every integration configured on one receiver, in registry order; templated fields render
+    with `templates` (the loaded config's set, LoadedConfig.notification_templates; None: our defaults).
 
     A receiver with no configured integration is valid (Alertmanager's "null"
     receiver); its notices are only logged in the notification log.
@@ -70,5 +72,5 @@ def build_integrations(receiver_cfg: Any, *, clock: Clock) -> list[Integration]:
     out: list[Integration] = []
     for attr, (integration, factory) in NOTIFIER_FACTORIES.items():
         for index, entry in enumerate(getattr(receiver_cfg, attr, None) or []):
-            out.append(Integration(name, integration, index, factory(entry, receiver=name, clock=clock), policy))
+            out.append(Integration(name, integration, index, factory(entry, receiver=name, clock=clock, templates=templates), policy))
     return out

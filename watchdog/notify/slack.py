@@ -17,6 +17,7 @@ server errors retry, the rest (invalid_auth, channel_not_found, invalid_blocks, 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
@@ -33,6 +34,7 @@ from watchdog.notify import templates
 from watchdog.notify.base import Notice, PermanentError, RetryableError
 from watchdog.notify.httpclient import secret_text, ssl_context
 from watchdog.notify.webhook import parse_retry_after, redact_url, scrub_answer
+from watchdog.promql.template_set import TemplateSet
 
 CODE_FENCE = "```"
 log = logging.getLogger("watchdog.notify")
@@ -56,9 +58,11 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def message(cfg: Any, notice: Notice) -> dict[str, Any]:
-    """The chat message: fallback `text` and one colored attachment holding the Block Kit blocks."""
-    title = templates.render(getattr(cfg, "title", ""), notice, default=templates.subject(notice), name="title")
+def message(cfg: Any, notice: Notice, tset: TemplateSet | None = None) -> dict[str, Any]:
+    """The chat message: fallback `text` and one colored attachment holding the Block Kit blocks;
+    templated fields render with `tset` (the loaded config's template set; None: our defaults)."""
+    render = functools.partial(templates.render, templates=tset)
+    title = render(getattr(cfg, "title", ""), notice, default=templates.subject(notice), name="title")
     body_lines = []
     sev = templates.severity(notice)
     if notice.status == "firing" and sev:
@@ -75,16 +79,16 @@ def message(cfg: Any, notice: Notice) -> dict[str, Any]:
                     body_lines.append(CODE_FENCE + output.replace(CODE_FENCE, "'" * 3) + CODE_FENCE)
     if notice.truncated:
         body_lines.append(f"… and {notice.truncated} more alert(s)")
-    text = templates.render(getattr(cfg, "text", ""), notice, default="\n".join(body_lines), name="text")
+    text = render(getattr(cfg, "text", ""), notice, default="\n".join(body_lines), name="text")
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": _cut(title, HEADER_MAX), "emoji": True}},
     ]
-    pretext = templates.render(getattr(cfg, "pretext", ""), notice, name="pretext")
+    pretext = render(getattr(cfg, "pretext", ""), notice, name="pretext")
     if pretext:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _cut(pretext, SECTION_MAX)}})
     if text:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _cut(text, SECTION_MAX)}})
-    fields = [{"type": "mrkdwn", "text": _cut(f"*{templates.render(f.title, notice, name='fields.title')}*\n{templates.render(f.value, notice, name='fields.value')}", 2000)}
+    fields = [{"type": "mrkdwn", "text": _cut(f"*{render(f.title, notice, name='fields.title')}*\n{render(f.value, notice, name='fields.value')}", 2000)}
               for f in getattr(cfg, "fields", None) or []][:10]
     if fields:
         blocks.append({"type": "section", "fields": fields})
@@ -101,18 +105,18 @@ def message(cfg: Any, notice: Notice) -> dict[str, Any]:
                             "text": {"type": "plain_text", "text": label}})
     for action in getattr(cfg, "actions", None) or []:
         if action.type == "button" and action.url:
-            buttons.append({"type": "button", "url": templates.render(action.url, notice, name="actions.url"),
-                            "text": {"type": "plain_text", "text": _cut(templates.render(action.text, notice, name="actions.text"), 75)}})
+            buttons.append({"type": "button", "url": render(action.url, notice, name="actions.url"),
+                            "text": {"type": "plain_text", "text": _cut(render(action.text, notice, name="actions.text"), 75)}})
     if buttons:
         blocks.append({"type": "actions", "block_id": "watchdog_actions", "elements": buttons[:25]})
-    footer = templates.render(getattr(cfg, "footer", ""), notice, name="footer")
+    footer = render(getattr(cfg, "footer", ""), notice, name="footer")
     if footer:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _cut(footer, SECTION_MAX)}]})
     default_color = "good" if notice.status != "firing" else SEVERITY_COLORS.get(sev.lower(), "danger")
-    color = templates.render(getattr(cfg, "color", ""), notice, default=default_color, name="color")
-    fallback = templates.render(getattr(cfg, "fallback", ""), notice, default=title, name="fallback")
+    color = render(getattr(cfg, "color", ""), notice, default=default_color, name="color")
+    fallback = render(getattr(cfg, "fallback", ""), notice, default=title, name="fallback")
     out: dict[str, Any] = {
-        "text": templates.render(getattr(cfg, "message_text", ""), notice, default=fallback, name="message_text"),
+        "text": render(getattr(cfg, "message_text", ""), notice, default=fallback, name="message_text"),
         "attachments": [{"color": color, "fallback": fallback, "blocks": blocks}],
     }
     return out
@@ -131,8 +135,9 @@ def _classify(status: int, error: str, headers: Any, now: float, where: str) -> 
 class SlackNotifier:
     integration = "slack"
 
-    def __init__(self, cfg: Any, *, receiver: str, clock: Clock) -> None:
+    def __init__(self, cfg: Any, *, receiver: str, clock: Clock, templates: TemplateSet | None = None) -> None:
         self.receiver = receiver
+        self._templates = templates
         self.send_resolved = bool(getattr(cfg, "send_resolved", False))
         self._cfg = cfg
         self._clock = clock
@@ -185,7 +190,7 @@ class SlackNotifier:
         return f"notify.slack.ts:{self.receiver}:{self._cfg.channel}:{notice.dedup_key}"
 
     async def send(self, notice: Notice) -> None:
-        body = message(self._cfg, notice)
+        body = message(self._cfg, notice, self._templates)
         try:
             if self.bot_mode:
                 await self._send_bot(notice, body)
@@ -292,5 +297,5 @@ class SlackNotifier:
         self._hook = None
 
 
-def slack_factory(cfg: Any, *, receiver: str, clock: Clock) -> SlackNotifier:
-    return SlackNotifier(cfg, receiver=receiver, clock=clock)
+def slack_factory(cfg: Any, *, receiver: str, clock: Clock, templates: TemplateSet | None = None) -> SlackNotifier:
+    return SlackNotifier(cfg, receiver=receiver, clock=clock, templates=templates)

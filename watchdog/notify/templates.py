@@ -14,9 +14,11 @@ Named templates: Alertmanager's `templates:` files are parsed once at config
 load into a TemplateSet (`template_set_from_files`) on top of our defaults
 (`default_template_set`: Alertmanager's default names, `__subject`,
 `slack.default.title`, `email.default.html`, ..., with output equivalent to our
-default messages). The loader installs the set of the config it loaded
-(`install_template_set`); every receiver field renders with it, so
-`title: '{{ template "slack.default.title" . }}'` works.
+default messages). The set travels explicitly: LoadedConfig.notification_templates ->
+Dispatcher -> the integrations the registry builds -> `render(..., templates=...)`; so
+`title: '{{ template "slack.default.title" . }}'` works, and a config that loaded but
+was never swapped in (a failed reload, `watchdog check`) changes nobody's rendering.
+There is no mutable module state: without a set, fields render with DEFAULT_TEMPLATES.
 
 A template that fails at send time must not lose the page: the default text is
 used instead and the failure is logged once per template.
@@ -77,16 +79,17 @@ def check_template(text: str, name: str = "template") -> str | None:
     return None
 
 
-def render(text: str, notice: Notice, *, default: str = "", name: str = "template") -> str:
-    """Expand `text` over the notice's data with the installed template set; empty `text`
-    or a failing template gives `default`."""
+def render(text: str, notice: Notice, *, default: str = "", name: str = "template",
+           templates: TemplateSet | None = None) -> str:
+    """Expand `text` over the notice's data with `templates` (None: DEFAULT_TEMPLATES); empty
+    `text` or a failing template gives `default`."""
     if not text:
         return default
     if "{{" not in text:
         return text
     try:
         # `since` measures against the notice's creation time: templates never read the clock
-        return _active.render(text, notice_data(notice), name=name, now=notice.created_at or None)
+        return (templates or DEFAULT_TEMPLATES).render(text, notice_data(notice), name=name, now=notice.created_at or None)
     except tmpl.TemplateError as e:
         if text not in _warned:
             _warned.add(text)
@@ -284,25 +287,14 @@ def default_template_set() -> TemplateSet:
     return tset
 
 
-_DEFAULTS = default_template_set()
-_active: TemplateSet = _DEFAULTS
+# never mutated: a config's own set is built on top of it (`with_*` return new sets)
+DEFAULT_TEMPLATES: TemplateSet = default_template_set()
 
 
 def template_set_from_files(files: list[tuple[str, str]]) -> TemplateSet:
     """Our defaults plus each (path, text) file in order (later definitions win);
     raises TemplateError (`.line`/`.col` set when located) for a file that does not parse."""
-    tset = _DEFAULTS
+    tset = DEFAULT_TEMPLATES
     for path, text in files:
         tset = tset.with_text(text, path)
     return tset
-
-
-def install_template_set(tset: TemplateSet | None) -> None:
-    """Make `tset` the set every receiver field renders with (None: our defaults only).
-    The config loader calls this for each config it loads successfully."""
-    global _active
-    _active = tset if tset is not None else _DEFAULTS
-
-
-def active_template_set() -> TemplateSet:
-    return _active

@@ -304,7 +304,8 @@ class WebhookNotifier:
         self._session = None
 
 
-def webhook_factory(cfg: Any, *, receiver: str, clock: Clock) -> WebhookNotifier:
+def webhook_factory(cfg: Any, *, receiver: str, clock: Clock, templates: Any = None) -> WebhookNotifier:
+    # `templates` is unused: the webhook body is Alertmanager's JSON, nothing in it is templated
     return WebhookNotifier.from_config(cfg, receiver=receiver, clock=clock)
 
 

@@ -25,12 +25,6 @@ TEMPLATE = Path(__file__).parent / "am_templates" / "community.tmpl"
 KEY = "R0UTINGKEY0123456789abcdef012345"
 
 
-@pytest.fixture(autouse=True)
-def _default_templates_after():
-    yield
-    templates.install_template_set(None)   # later tests render with the defaults only
-
-
 def _load(tmp_path: Path, slack_url: str, smarthost: str, pd_url: str):
     (tmp_path / "tmpl").mkdir()
     shutil.copy(TEMPLATE, tmp_path / "tmpl" / "community.tmpl")
@@ -74,14 +68,15 @@ async def test_template_file_drives_slack_email_and_pagerduty(tmp_path):
         assert not [w for w in loaded.warnings if "template" in w.message]
         firing = notice(alert(team="web"), alert(instance="demo:81", team="web"))
         clock = FakeClock(T0)
-        for notifier in (SlackNotifier(receiver.slack_configs[0], receiver="ops", clock=clock),
-                         EmailNotifier(receiver.email_configs[0], receiver="ops", clock=clock),
-                         PagerdutyNotifier(receiver.pagerduty_configs[0], receiver="ops", clock=clock)):
+        tset = loaded.notification_templates    # handed on explicitly: loading installs nothing
+        for notifier in (SlackNotifier(receiver.slack_configs[0], receiver="ops", clock=clock, templates=tset),
+                         EmailNotifier(receiver.email_configs[0], receiver="ops", clock=clock, templates=tset),
+                         PagerdutyNotifier(receiver.pagerduty_configs[0], receiver="ops", clock=clock, templates=tset)):
             try:
                 await notifier.send(firing)
             finally:
                 await notifier.close()
-        slack_notifier = SlackNotifier(receiver.slack_configs[0], receiver="ops", clock=clock)
+        slack_notifier = SlackNotifier(receiver.slack_configs[0], receiver="ops", clock=clock, templates=tset)
         try:
             await slack_notifier.send(notice(alert(status="resolved", end=T0 + 60)))
         finally:
@@ -108,7 +103,7 @@ async def test_template_file_drives_slack_email_and_pagerduty(tmp_path):
 
 def test_default_names_match_our_defaults():
     n = notice(alert(team="web"), alert(instance="demo:81", team="web"))
-    tset = templates.active_template_set()
+    tset = templates.DEFAULT_TEMPLATES
     for name in ("__subject", "slack.default.title", "email.default.subject", "pagerduty.default.description"):
         assert tset.render('{{ template "%s" . }}' % name, templates.notice_data(n)) == templates.subject(n)
     assert tset.render('{{ template "email.default.text" . }}', templates.notice_data(n)) == templates.plain_text(n)

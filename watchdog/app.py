@@ -256,7 +256,7 @@ class Daemon:
             _alerting_or_blackhole(loaded), store=self._store, clock=self.clock,
             external_url=config.api.external_url or "", external_labels=external_labels,
             escalation_policies=config.escalation_policies, **_damping(config),
-            templates=loaded.notification_templates,
+            templates=loaded.notification_templates, dedup_retention=config.storage.retention,
         )
         # Dead-man's switch (issue 6): config read at each step, so reloads apply.
         self._heartbeat = Heartbeat(lambda: self._loaded.config.heartbeat if self._loaded else None,

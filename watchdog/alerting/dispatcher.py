@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from watchdog.alerting import escalation as esc
 from watchdog.alerting.controls import Controls
-from watchdog.alerting.dispatcher_controls import DispatcherControls
+from watchdog.alerting.dispatcher_controls import DEFAULT_DEDUP_RETENTION, DispatcherControls
 from watchdog.alerting.dispatcher_views import STORM_SUMMARY_MAX_ALERTS, DispatcherViews  # noqa: F401 (re-exported)
 from watchdog.alerting import damping
 from watchdog.alerting.decide import decide
@@ -101,6 +101,7 @@ class Dispatcher(DispatcherControls, DispatcherViews, ResolveHolds):
         flapping: damping.FlapSettings | None = None,
         storm: damping.StormSettings | None = None,
         templates: TemplateSet | None = None,
+        dedup_retention: float = DEFAULT_DEDUP_RETENTION,
     ) -> None:
         self._clock = clock
         # the loaded config's notification template set (LoadedConfig.notification_templates)
@@ -129,7 +130,12 @@ class Dispatcher(DispatcherControls, DispatcherViews, ResolveHolds):
         self._storms: list[dict[str, Any]] = []             # recent storm summaries, for the API
         # dedup key -> (group key, fingerprints told as firing): a channel's ack carries the key it was
         # given, which a reload may have retired; find_group follows it to the group that took the alerts
+        # (persisted in the store's kv table, so an ack after a restart still finds the group; kept
+        # for `dedup_retention`, the notification log's retention, after the key's last firing notice)
         self._dedup_log: dict[str, tuple[str, frozenset[str]]] = {}
+        self._dedup_seen: dict[str, float] = {}             # dedup key -> its last firing notice
+        self._dedup_dirty = False
+        self._dedup_retention = dedup_retention
         # resolved notices waiting for a remediation's verdict (watchdog.alerting.resolve_hold)
         self._holds: dict[str, Hold] = {}
         self._verifying = None
@@ -324,6 +330,7 @@ class Dispatcher(DispatcherControls, DispatcherViews, ResolveHolds):
                     self._escalations[key] = esc.EscalationState.from_dict(data)
                 except (KeyError, TypeError, ValueError):
                     continue
+            await self._load_dedup_log()
             self._controls_loaded = True
 
     def _refresh_inhibitor(self) -> None:
@@ -380,7 +387,8 @@ class Dispatcher(DispatcherControls, DispatcherViews, ResolveHolds):
                 if not is_firing(alert) and alert.resolved_at is not None:
                     self._carried_resolved[alert.fingerprint] = alert.resolved_at
         self._carried_resolved = {fp: t for fp, t in self._carried_resolved.items() if t > now - RESOLVED_MEMORY}
-        self._forget_unreachable_dedup_keys()
+        self._forget_old_dedup_keys(now)
+        await self._save_dedup_log()
         if self._holds:
             resolved_now = {fp for g in self._groups.values() for fp, a in g.alerts.items() if not is_firing(a)}
             self._holds = {fp: h for fp, h in self._holds.items() if fp in resolved_now}
@@ -513,7 +521,7 @@ class Dispatcher(DispatcherControls, DispatcherViews, ResolveHolds):
                     dedup_key=dedup_key, firing_fingerprints=d.record_firing, resolved_fingerprints=d.record_resolved,
                 )
                 if d.record_firing:
-                    self._remember_dedup_key(dedup_key, group.key, d.record_firing)
+                    self._remember_dedup_key(dedup_key, group.key, d.record_firing, now)
                 to_send = [by_fp[fp] for fp in (*d.firing, *d.resolved) if fp in by_fp]
                 if last is None and not force and d.firing and damping.in_storm(self._storm_settings, self._created, now):
                     # A storm: this first notice joins the receiver's storm summary; the log learns it was told.
@@ -533,6 +541,7 @@ class Dispatcher(DispatcherControls, DispatcherViews, ResolveHolds):
                     external_url=self._external_url, reason=reason, created_at=now,
                 )
                 await self._outbox.enqueue(integ, notice, record, now)
+        await self._save_dedup_log()   # the keys of the firing notices just accepted
         if not firing and not waiting and not escalation_only:
             await self._forget_group_state(group, now)
         return waiting

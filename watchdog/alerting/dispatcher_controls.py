@@ -8,6 +8,8 @@ Reads are synchronous and in memory; changes write through to the Store.
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
 from typing import Any, Mapping, Sequence
 
 from watchdog.alerting.grouping import AlertGroup, group_key, group_labels_for
@@ -16,11 +18,21 @@ from watchdog.model import Labels
 from watchdog.notify.base import dedup_key_for
 from watchdog.notify.acks import enqueue_ack_notices
 
+log = logging.getLogger("watchdog.alerting")
+
+# the store's kv key holding the dedup-key log: {"version": 1, "keys": {dedup_key:
+# {"group_key", "fingerprints", "at" (last firing notice)}}}
+DEDUP_LOG_KV_KEY = "dispatcher:dedup_keys"
+DEFAULT_DEDUP_RETENTION = 30 * 86400.0   # storage.retention's default: the notification log's lifetime
+
 
 class DispatcherControls:
     _groups: dict[str, AlertGroup]
     _external_labels: dict[str, str]
     _dedup_log: dict[str, tuple[str, frozenset[str]]]
+    _dedup_seen: dict[str, float]
+    _dedup_dirty: bool
+    _dedup_retention: float
 
     # -- questions the remediator and the API ask (synchronous, in memory) ------------------
     def _labels(self, labels: Labels | Mapping[str, str]) -> Labels:
@@ -70,8 +82,8 @@ class DispatcherControls:
         """A group by id (the dedup key), a unique id prefix of 8+ characters, or its exact key.
 
         A channel's ack (PagerDuty incident, Slack button) carries the dedup key the firing notice had.
-        When a reload changed the group's key since, that key is found in the notification log and
-        leads to the group that inherited its alerts (the one that routes them now); a group a reload
+        When a reload changed the group's key since (in this run or before a restart: the log of
+        dedup keys is kept in the store), that key is found in that log and leads to the group that inherited its alerts (the one that routes them now); a group a reload
         left behind only waits for its alerts' resolution, so it is never the answer while an heir exists.
         """
         group = self._current_group(ref)
@@ -97,16 +109,56 @@ class DispatcherControls:
                  and any(fp in told and self._routed_here(g, a) for fp, a in g.alerts.items())]
         return heirs[0] if len(heirs) == 1 else None
 
-    def _remember_dedup_key(self, dedup_key: str, group_key: str, firing: Sequence[str]) -> None:
+    def _remember_dedup_key(self, dedup_key: str, group_key: str, firing: Sequence[str], now: float) -> None:
         _, known = self._dedup_log.get(dedup_key, (group_key, frozenset()))
         self._dedup_log[dedup_key] = (group_key, known | frozenset(firing))
+        self._dedup_seen[dedup_key] = now
+        self._dedup_dirty = True
 
-    def _forget_unreachable_dedup_keys(self) -> None:
-        """Keep the dedup-key log bounded: a key none of whose alerts is in a group any more cannot be acked."""
+    def _forget_old_dedup_keys(self, now: float) -> None:
+        """Keep the dedup-key log bounded like the notification log: a key whose last firing notice is
+        older than the retention, and none of whose alerts is in a group any more, cannot be acked.
+        (Unreachable alone is not enough: right after a restart the groups are empty until the rules
+        report their alerts again, and the log must still be there then.)"""
         if not self._dedup_log:
             return
+        horizon = now - self._dedup_retention
         present = {fp for g in self._groups.values() for fp in g.alerts}
-        self._dedup_log = {k: v for k, v in self._dedup_log.items() if v[1] & present}
+        gone = [k for k, (_, told) in self._dedup_log.items()
+                if self._dedup_seen.get(k, now) < horizon and not (told & present)]
+        for key in gone:
+            del self._dedup_log[key]
+            self._dedup_seen.pop(key, None)
+        if gone:
+            self._dedup_dirty = True
+
+    async def _save_dedup_log(self) -> None:
+        """Write the log through to the store's kv table (one key: the Store has no prefix listing)."""
+        if not self._dedup_dirty:
+            return
+        self._dedup_dirty = False
+        entries = {k: {"group_key": g, "fingerprints": sorted(fps), "at": self._dedup_seen.get(k, 0.0)}
+                   for k, (g, fps) in self._dedup_log.items()}
+        try:
+            await self._store.kv_set(DEDUP_LOG_KV_KEY, json.dumps({"version": 1, "keys": entries}, sort_keys=True))
+        except Exception:
+            self._dedup_dirty = True   # tried again after the next firing notice or prune
+            log.exception("could not persist the dedup-key log")
+
+    async def _load_dedup_log(self) -> None:
+        """At start: the keys earlier runs notified under (a bad stored value is logged and ignored)."""
+        try:
+            raw = await self._store.kv_get(DEDUP_LOG_KV_KEY)
+            if raw is None:
+                return
+            for key, entry in json.loads(raw)["keys"].items():
+                if key in self._dedup_log or not isinstance(entry, dict):
+                    continue   # this run's own knowledge is newer
+                self._dedup_log[str(key)] = (str(entry["group_key"]), frozenset(str(fp) for fp in entry["fingerprints"]))
+                self._dedup_seen[str(key)] = float(entry.get("at", 0.0))
+        except Exception as e:
+            log.warning("ignoring the stored dedup-key log (%s): channel acks of keys a reload retired "
+                        "before this start will find no group", type(e).__name__)
 
     # -- silences and acks (the API's mutating calls) ---------------------------------------
     def silences(self) -> list[dict[str, Any]]:

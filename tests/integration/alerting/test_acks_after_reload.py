@@ -3,6 +3,8 @@ changed the group's key they still reach the group that inherited the alerts (th
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +16,7 @@ from aiohttp.test_utils import TestServer
 from test_ack_endpoints_support import slack_request
 from watchdog.alerting.config import AlertingConfig
 from watchdog.alerting.dispatcher import Dispatcher
+from watchdog.alerting.dispatcher_controls import DEDUP_LOG_KV_KEY
 from watchdog.api import build_api
 from watchdog.clock import SYSTEM_CLOCK
 from watchdog.model import Alert, AlertState, Labels
@@ -138,3 +141,58 @@ async def test_public_accessors_replace_the_private_reads(reloaded):
         assert resp.status == 200
         data = (await resp.json())["data"]
     assert [s["receiver"] for s in data["receivers"]] == ["r"] and data["failing"] == []
+
+
+async def test_ack_by_a_retired_key_after_a_reload_and_a_restart(tmp_path, fake_clock):
+    """The dedup-key log lives in the store: a Dispatcher rebuilt on the same store (a restart with
+    the changed route tree) still leads the old key's ack to the group that routes the alert now."""
+    store = SqliteStore(str(tmp_path / "restart.db"))
+    await store.open()
+    t0 = fake_clock.now()
+    d = Dispatcher(_alerting(["alertname"]), store=store, clock=fake_clock)
+    await d.on_alerts([_alert(t0)], t0)
+    await d.process_due()
+    old_key, new_key = '{}:{alertname="ApiDown"}', '{}:{alertname="ApiDown", instance="a"}'
+    d.update_config(_alerting(["alertname", "instance"]))
+    fake_clock.advance(1.0)
+    await d.on_alerts([_alert(t0)], fake_clock.now())
+    await d.process_due()
+    await d.close()
+
+    restarted = Dispatcher(_alerting(["alertname", "instance"]), store=store, clock=fake_clock)
+    fake_clock.advance(1.0)
+    await restarted.process_due()     # a tick before the rules report again must not lose the log
+    await restarted.on_alerts([_alert(t0)], fake_clock.now())
+    assert {g["key"] for g in restarted.groups()} == {new_key}
+    answer = await restarted.acknowledge(dedup_key_for(old_key), by="pagerduty:Bob")
+    assert answer is not None and answer["key"] == new_key
+    assert _acked(restarted)[new_key]["by"] == "pagerduty:Bob"
+    assert await restarted.acknowledge("f" * 64, by="x") is None
+    await restarted.close()
+    await store.close()
+
+
+async def test_dedup_log_is_pruned_with_the_notification_log_retention(tmp_path, fake_clock):
+    store = SqliteStore(str(tmp_path / "prune.db"))
+    await store.open()
+    t0 = fake_clock.now()
+    d = Dispatcher(_alerting(["alertname"]), store=store, clock=fake_clock, dedup_retention=3600.0)
+    await d.on_alerts([_alert(t0)], t0)
+    await d.process_due()
+    old_key = '{}:{alertname="ApiDown"}'
+    stored = json.loads(await store.kv_get(DEDUP_LOG_KV_KEY))["keys"]
+    assert stored[dedup_key_for(old_key)]["group_key"] == old_key
+    # the alert resolves and its group goes; past the retention the key cannot be acked any more
+    resolved = dataclasses.replace(_alert(t0), state=AlertState.RESOLVED, resolved_at=t0 + 1)
+    fake_clock.advance(2.0)
+    await d.on_alerts([resolved], fake_clock.now())
+    await d.process_due()
+    fake_clock.advance(60.0)
+    await d.process_due()
+    assert d.groups() == []
+    assert dedup_key_for(old_key) in json.loads(await store.kv_get(DEDUP_LOG_KV_KEY))["keys"]   # within retention
+    fake_clock.advance(3600.0)
+    await d.process_due()
+    assert json.loads(await store.kv_get(DEDUP_LOG_KV_KEY))["keys"] == {}
+    await d.close()
+    await store.close()
